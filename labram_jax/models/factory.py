@@ -1,0 +1,111 @@
+"""Builds modules from an ml_collections config and initialises them abstractly or for real.
+
+The config is unpacked here once; modules only ever see frozen specs (`models.spec`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from labram_jax import layout
+from labram_jax.models.neural_transformer import LaBraMClassifier, LaBraMPretrain
+from labram_jax.models.quantizer import BUFFERS, COLLECTION
+from labram_jax.models.spec import (TOKENIZER_DECODER, TOKENIZER_ENCODER, QuantizerSpec, TransformerSpec,
+                                    size_spec)
+from labram_jax.models.vqnsp import VQNSP
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def _dtype(name: str) -> Any:
+    if name not in _DTYPES:
+        raise ValueError(f"config field model.dtype={name!r} is not one of {sorted(_DTYPES)}")
+    return _DTYPES[name]
+
+
+def transformer_spec(model: ml_collections.ConfigDict, init_style: str, **overrides: Any) -> TransformerSpec:
+    """The neural Transformer described by `config.model` (size name plus overrides)."""
+    return size_spec(
+        model.size,
+        layer_scale_init=model.layer_scale_init,
+        drop_rate=model.get("drop_rate", 0.0),
+        attn_drop_rate=model.get("attn_drop_rate", 0.0),
+        drop_path_rate=model.drop_path_rate,
+        max_patches=model.max_patches,
+        dtype=_dtype(model.get("dtype", "float32")),
+        remat=model.get("remat", False),
+        init_style=init_style,
+        **overrides)
+
+
+def pretrain_model(config: ml_collections.ConfigDict) -> LaBraMPretrain:
+    """The masked-EEG-modeling model (official `labram_<size>_patch200_1600_8k_vocab`)."""
+    spec = transformer_spec(config.model, "pretrain", cls_spatial_from_first_channel=True)
+    return LaBraMPretrain(spec, vocab_size=config.tokenizer.num_codes)
+
+
+def classifier_model(config: ml_collections.ConfigDict, num_outputs: int) -> LaBraMClassifier:
+    """The fine-tuning model (official `labram_<size>_patch200_200`) with a `num_outputs` head."""
+    spec = transformer_spec(config.model, "finetune")
+    return LaBraMClassifier(spec, num_outputs=num_outputs, init_scale=config.model.get("head_init_scale", 0.001))
+
+
+def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
+    """VQ-NSP (official `vqnsp_encoder_base_decoder_3x200x12`) from `config.tokenizer`."""
+    tok = config.tokenizer
+    common = dict(max_patches=tok.max_patches, dtype=_dtype(tok.get("dtype", "float32")),
+                  remat=tok.get("remat", False))
+    encoder = TransformerSpec(**{**TOKENIZER_ENCODER, "depth": tok.encoder_depth, **common})
+    decoder = TransformerSpec(**{**TOKENIZER_DECODER, "depth": tok.decoder_depth, **common})
+    quantizer = QuantizerSpec(num_codes=tok.num_codes, code_dim=tok.code_dim, decay=tok.ema_decay,
+                              beta=tok.beta, kmeans_init=tok.kmeans_init)
+    return VQNSP(encoder, decoder, quantizer)
+
+
+def example_batch(batch_size: int = 1, num_channels: int = 2, num_patches: int = 2,
+                  patch_size: int = layout.PATCH_SIZE) -> dict[str, np.ndarray]:
+    """A zero batch in the layout of `labram_jax.layout`, for initialisation and shape inference."""
+    channel_mask, patch_mask = layout.full_masks(batch_size, num_channels, num_patches)
+    return {
+        layout.EEG: np.zeros((batch_size, num_channels, num_patches, patch_size), np.float32),
+        layout.CHANNEL_IDS: np.tile(np.arange(1, num_channels + 1, dtype=np.int32), (batch_size, 1)),
+        layout.CHANNEL_MASK: channel_mask,
+        layout.PATCH_MASK: patch_mask,
+    }
+
+
+def init_fn(model: nn.Module, batch: dict[str, np.ndarray]) -> Callable[[jax.Array], Any]:
+    """`rng -> variables` for any of the three models, using `batch` only for its shapes."""
+    args = (batch[layout.EEG], batch[layout.CHANNEL_IDS], batch[layout.CHANNEL_MASK], batch[layout.PATCH_MASK])
+
+    def init(rng: jax.Array):
+        if isinstance(model, LaBraMPretrain):
+            masked = np.zeros(batch[layout.CHANNEL_MASK].shape[:1] + (args[0].shape[1] * args[0].shape[2],), bool)
+            return model.init(rng, *args, masked)
+        return model.init(rng, *args)
+    return init
+
+
+def abstract_variables(model: nn.Module, batch: dict[str, np.ndarray] | None = None) -> Any:
+    """Shapes and dtypes of every variable, with logical-axis boxes, without allocating anything."""
+    return jax.eval_shape(init_fn(model, batch or example_batch()), jax.random.PRNGKey(0))
+
+
+def param_count(variables: Any) -> int:
+    """Parameters under the official counting convention (ref. §4.7).
+
+    Everything in `params`, plus the quantiser's frozen tensors (codebook and the two unused EMA tensors),
+    which are `nn.Parameter`s in the reference; the quantiser's buffers (`initted`, `usage`) are excluded.
+    """
+    variables = nn.meta.unbox(variables)
+    total = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(variables.get("params", {})))
+    for path, value in jax.tree_util.tree_flatten_with_path(variables.get(COLLECTION, {}))[0]:
+        if path[-1].key not in BUFFERS:
+            total += int(np.prod(value.shape))
+    return total

@@ -1,0 +1,216 @@
+"""The neural Transformer and its heads (ref. §1.6-1.8, §5.1, §6).
+
+Module tree (the name map in `official_names.py` relates it to the official state dicts):
+
+* `NeuralTransformer`: patch embedding, cls token, spatial/temporal embeddings and the blocks; shared by
+  every model below so a pre-trained backbone drops into a classifier unchanged.
+* `LaBraMClassifier` (official `NeuralTransformer` with mean pooling): `backbone`, `fc_norm`, `head`.
+  With `num_outputs=0` it is the tokenizer's encoder/decoder body (patch tokens after `fc_norm`).
+* `MaskedEEGStudent` (official `NeuralTransformerForMaskedEEGModeling`): `backbone`, `mask_token`, final
+  `norm`, and its own `lm_head`, unused in the official forward but present in its weights.
+* `LaBraMPretrain` (official `NeuralTransformerForMEM`): `student`, the outer `lm_head` and the unused
+  `projection_head`; runs the symmetric two-pass masked prediction.
+
+Every public forward takes EEG in microvolts; the reference's division by 100 happens in the temporal
+encoder. Padded channels/patches (see `labram_jax.layout`) never change the real tokens' outputs.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from labram_jax import channels as channel_vocab
+from labram_jax import layout
+from labram_jax import logical_axes as ax
+from labram_jax.models import initializers as inits
+from labram_jax.models.spec import TransformerSpec
+from labram_jax.models.temporal_conv import CodePatchEmbed, TemporalConv
+from labram_jax.models.transformer import Block, dense_init, layer_norm
+from labram_jax.ops.masked_stats import masked_mean
+
+
+def check_inputs(spec: TransformerSpec, x: jnp.ndarray, channel_ids: jnp.ndarray,
+                 channel_mask: jnp.ndarray) -> None:
+    """Rejects inputs the embeddings cannot represent, naming the offending length or channel row."""
+    if x.ndim != 4:
+        raise ValueError(f"expected (batch, channels, patches, {spec.patch_size}) input, got shape {x.shape}")
+    num_patches = x.shape[2]
+    if num_patches > spec.max_patches:
+        raise ValueError(
+            f"{num_patches} patches per channel ({num_patches} s) exceed the temporal embedding's "
+            f"{spec.max_patches} rows (model.max_patches); cut the recording into windows of at most "
+            f"{spec.max_patches} s.")
+    if spec.patch_input == "eeg" and x.shape[3] != spec.patch_size:
+        raise ValueError(f"patches must hold {spec.patch_size} samples (1 s at 200 Hz), got {x.shape[3]}")
+    if not isinstance(channel_ids, jax.core.Tracer) and not isinstance(channel_mask, jax.core.Tracer):
+        ids, real = np.asarray(channel_ids), np.asarray(channel_mask, bool)
+        bad = real & ((ids < 1) | (ids > channel_vocab.NUM_USABLE))
+        if bad.any():
+            raise ValueError(
+                f"channel id {int(ids[bad][0])} is outside the spatial embedding rows 1..{channel_vocab.NUM_USABLE}; "
+                "build ids with labram_jax.channels.channel_ids(names).")
+
+
+class NeuralTransformer(nn.Module):
+    """Embeds patches and runs the blocks: `(B, C, A, F) -> (B, 1 + C*A, d)`, cls token first.
+
+    Spatial embedding rows come from `channel_ids` (cls: row 0, or the first channel's row when
+    `spec.cls_spatial_from_first_channel`, as the official pre-training model does); temporal rows 0..A-1
+    are tiled over channels and added to the patch tokens only. Tokens flagged in `masked` are replaced by
+    `mask_token` after the patch embedding (their raw signal still enters the temporal encoder's
+    statistics, as in the reference).
+    """
+    spec: TransformerSpec
+
+    def _embed_init(self):
+        if self.spec.init_style == "pretrain":
+            return inits.trunc_normal_one_sigma(0.02)
+        return inits.trunc_normal(0.02)
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                 patch_mask: jnp.ndarray, masked: jnp.ndarray | None = None,
+                 mask_token: jnp.ndarray | None = None, deterministic: bool = True) -> jnp.ndarray:
+        spec = self.spec
+        check_inputs(spec, x, channel_ids, channel_mask)
+        b, c, a, _ = x.shape
+        tokens_valid = layout.token_mask(channel_mask, patch_mask)
+        if spec.patch_input == "eeg":
+            h = TemporalConv(spec, name="patch_embed")(x, tokens_valid)
+        else:
+            h = CodePatchEmbed(spec, name="patch_embed")(x, tokens_valid)
+        if masked is not None:
+            h = jnp.where(masked[..., None], mask_token.astype(h.dtype), h)
+
+        embed_init = self._embed_init()
+        cls_token = self.param("cls_token", nn.with_logical_partitioning(embed_init, (ax.EMBED,)), (spec.width,))
+        pos_embed = self.param("pos_embed", nn.with_logical_partitioning(embed_init, (ax.SPATIAL, ax.EMBED)),
+                               (channel_vocab.NUM_SPATIAL_ROWS, spec.width))
+        time_embed = self.param("time_embed", nn.with_logical_partitioning(embed_init, (ax.TEMPORAL, ax.EMBED)),
+                                (spec.max_patches, spec.width))
+
+        spatial = jnp.take(pos_embed, channel_ids, axis=0)                     # (B, C, d)
+        if spec.cls_spatial_from_first_channel:
+            cls_spatial = spatial[:, 0]
+        else:
+            cls_spatial = jnp.broadcast_to(pos_embed[channel_vocab.CLS_ROW], (b, spec.width))
+        patch_pos = (spatial[:, :, None, :] + time_embed[None, None, :a, :]).reshape(b, c * a, spec.width)
+        cls = (cls_token + cls_spatial)[:, None, :]
+        h = jnp.concatenate([cls.astype(h.dtype), h + patch_pos.astype(h.dtype)], axis=1)
+        h = nn.Dropout(spec.drop_rate)(h, deterministic=deterministic)
+        h = nn.with_logical_constraint(h, (ax.BATCH, ax.TOKENS, ax.EMBED))
+
+        key_mask = jnp.concatenate([jnp.ones((b, 1), bool), tokens_valid], axis=1)
+        block_cls = nn.remat(Block, static_argnums=(3,)) if spec.remat else Block
+        rates = np.linspace(0.0, spec.drop_path_rate, spec.depth)
+        for i in range(spec.depth):
+            h = block_cls(spec, i, float(rates[i]), name=f"blocks_{i}")(h, key_mask, deterministic)
+        return h
+
+
+def _head(num_outputs: int, init_scale: float) -> nn.Dense:
+    return nn.Dense(num_outputs, kernel_init=nn.with_logical_partitioning(
+        inits.trunc_normal(0.02, scale=init_scale), (ax.EMBED, ax.CLASSES)),
+        bias_init=nn.with_logical_partitioning(inits.zeros, (ax.CLASSES,)))
+
+
+class LaBraMClassifier(nn.Module):
+    """Fine-tuning model: mean of the real patch tokens (cls excluded) -> `fc_norm` -> `head` (ref. §1.7).
+
+    `num_outputs` is the head size (1 for binary BCE, K classes, or regression targets); 0 drops the head
+    (tokenizer encoder/decoder). The head is initialised as the reference: trunc-normal(0.02) x `init_scale`.
+    """
+    spec: TransformerSpec
+    num_outputs: int = 0
+    init_scale: float = 0.001
+
+    def setup(self):
+        self.backbone = NeuralTransformer(self.spec)
+        self.fc_norm = layer_norm(dtype=self.spec.dtype)
+        if self.num_outputs:
+            self.head = _head(self.num_outputs, self.init_scale)
+
+    def features(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                 patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+        """Patch tokens after `fc_norm`, `(B, C*A, d)` channel-major (padded tokens are zero)."""
+        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
+        valid = layout.token_mask(channel_mask, patch_mask)
+        return jnp.where(valid[..., None], self.fc_norm(h[:, 1:]), 0)
+
+    def pooled(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+               patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+        """`fc_norm` of the mean over the real patch tokens, `(B, d)`."""
+        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
+        valid = layout.token_mask(channel_mask, patch_mask)
+        return self.fc_norm(masked_mean(h[:, 1:], valid[..., None], axis=1))
+
+    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                 patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+        """Head outputs `(B, num_outputs)` (or the pooled features when there is no head)."""
+        pooled = self.pooled(x, channel_ids, channel_mask, patch_mask, deterministic)
+        return self.head(pooled) if self.num_outputs else pooled
+
+
+class MaskedEEGStudent(nn.Module):
+    """The pre-training backbone: mask token, blocks, final LayerNorm over all tokens `(B, 1 + N, d)`."""
+    spec: TransformerSpec
+    vocab_size: int = 8192
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                 patch_mask: jnp.ndarray, masked: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+        spec = self.spec
+        mask_token = self.param("mask_token", nn.with_logical_partitioning(
+            inits.trunc_normal_one_sigma(0.02), (ax.EMBED,)), (spec.width,))
+        h = NeuralTransformer(spec, name="backbone")(x, channel_ids, channel_mask, patch_mask, masked,
+                                                      mask_token, deterministic)
+        h = layer_norm("norm", dtype=spec.dtype)(h)
+        if self.is_initializing():
+            # The student's own lm_head is never used by the official forward, but it is in the official
+            # weights and parameter count; create it so checkpoints map one-to-one.
+            nn.Dense(self.vocab_size, name="lm_head",
+                     kernel_init=nn.with_logical_partitioning(dense_init(spec), (ax.EMBED, ax.VOCAB)),
+                     bias_init=nn.with_logical_partitioning(inits.zeros, (ax.VOCAB,)))(h[:, :1])
+        return h
+
+
+class LaBraMPretrain(nn.Module):
+    """Masked EEG modeling with symmetric masking (ref. §5.1-5.3).
+
+    `__call__` runs the student on the batch twice, once with `masked` and once with its complement among
+    the real tokens (batched together), and returns for every token the logits of the pass in which it was
+    hidden: `(B, C*A, vocab)`. `ops.losses.mem_loss` turns these into the two cross-entropy terms.
+    """
+    spec: TransformerSpec
+    vocab_size: int = 8192
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                 patch_mask: jnp.ndarray, masked: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+        spec = self.spec
+        valid = layout.token_mask(channel_mask, patch_mask)
+        visible = valid & ~masked
+        both = lambda t: jnp.concatenate([t, t], axis=0)  # noqa: E731
+        h = MaskedEEGStudent(spec, self.vocab_size, name="student")(
+            both(x), both(channel_ids), both(channel_mask), both(patch_mask),
+            jnp.concatenate([masked, visible], axis=0), deterministic)
+        b = x.shape[0]
+        hidden = jnp.where(masked[..., None], h[:b, 1:], h[b:, 1:])
+        width = spec.width
+        # Outer lm_head: PyTorch default init, then the weight re-drawn +-1 sigma; the bias keeps U(+-1/sqrt d).
+        logits = nn.Dense(self.vocab_size, name="lm_head", dtype=spec.dtype,
+                          kernel_init=nn.with_logical_partitioning(inits.trunc_normal_one_sigma(0.02),
+                                                                   (ax.EMBED, ax.VOCAB)),
+                          bias_init=nn.with_logical_partitioning(inits.torch_default_uniform(width),
+                                                                 (ax.VOCAB,)))(hidden)
+        if self.is_initializing():
+            # Unused in the official forward; kept for one-to-one weights and the official count.
+            nn.Dense(width, name="projection_head",
+                     kernel_init=nn.with_logical_partitioning(inits.torch_default_uniform(width),
+                                                              (ax.EMBED, ax.MLP)),
+                     bias_init=nn.with_logical_partitioning(inits.torch_default_uniform(width),
+                                                            (ax.MLP,)))(hidden[:, :1])
+        return nn.with_logical_constraint(logits, (ax.BATCH, ax.TOKENS, ax.VOCAB))

@@ -1,0 +1,90 @@
+"""Frozen descriptions of the model sizes: what a config unpacks into before any module sees it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import jax.numpy as jnp
+
+InitStyle = Literal["finetune", "pretrain"]
+PatchInput = Literal["eeg", "codes"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerSpec:
+    """One neural Transformer (ref. §1, §3.1, §4.1, §4.5).
+
+    `init_style` picks the reference's initialiser family: "finetune" (modeling_finetune.py and the
+    tokenizer: timm trunc-normal with absolute +-2 bounds, PyTorch-default convs) or "pretrain"
+    (modeling_pretrain.py: normal truncated at +-1 sigma, convs included). `patch_input` is "eeg" for the
+    temporal-conv encoder over 200-sample patches and "codes" for the tokenizer decoder's 1x1 projection of
+    `code_dim`-wide codewords.
+    """
+    width: int = 200
+    depth: int = 12
+    num_heads: int = 10
+    mlp_ratio: int = 4
+    conv_channels: int = 8
+    patch_size: int = 200
+    patch_input: PatchInput = "eeg"
+    code_dim: int = 64
+    qkv_bias: bool = False
+    qk_norm: bool = True
+    layer_scale_init: float = 0.1
+    drop_rate: float = 0.0
+    attn_drop_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    max_patches: int = 16
+    cls_spatial_from_first_channel: bool = False
+    init_style: InitStyle = "finetune"
+    dtype: Any = jnp.float32
+    remat: bool = False
+
+    def __post_init__(self):
+        if self.width % self.num_heads:
+            raise ValueError(f"width {self.width} is not divisible by num_heads {self.num_heads}")
+        if self.patch_input == "eeg" and self.width != 25 * self.conv_channels:
+            raise ValueError(
+                f"the temporal encoder yields 25 * conv_channels = {25 * self.conv_channels} features per "
+                f"patch but width is {self.width}; set conv_channels = width / 25")
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.num_heads
+
+    @property
+    def mlp_dim(self) -> int:
+        return self.width * self.mlp_ratio
+
+
+# Neural Transformer sizes (ref. §3.1; layer-scale init from the paper's Table 4).
+SIZES: dict[str, dict[str, Any]] = {
+    "base": dict(width=200, depth=12, num_heads=10, conv_channels=8, layer_scale_init=0.1),
+    "large": dict(width=400, depth=24, num_heads=16, conv_channels=16, layer_scale_init=1e-5),
+    "huge": dict(width=800, depth=48, num_heads=16, conv_channels=32, layer_scale_init=1e-6),
+}
+
+# VQ-NSP encoder and decoder (ref. §4.1, §4.5): q/v bias, no qk-norm, no layer scale.
+TOKENIZER_ENCODER = dict(width=200, depth=12, num_heads=10, conv_channels=8, qkv_bias=True, qk_norm=False,
+                         layer_scale_init=0.0, init_style="finetune")
+TOKENIZER_DECODER = dict(width=200, depth=3, num_heads=10, conv_channels=8, qkv_bias=True, qk_norm=False,
+                         layer_scale_init=0.0, init_style="finetune", patch_input="codes")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizerSpec:
+    """The norm-EMA quantiser (ref. §4.3)."""
+    num_codes: int = 8192
+    code_dim: int = 64
+    decay: float = 0.99
+    beta: float = 1.0
+    kmeans_init: bool = True
+    kmeans_iters: int = 10
+
+
+def size_spec(size: str, **overrides: Any) -> TransformerSpec:
+    """The TransformerSpec of a named size ('base' | 'large' | 'huge') with overrides."""
+    if size not in SIZES:
+        raise ValueError(f"unknown model size {size!r}; choose one of {sorted(SIZES)}")
+    return TransformerSpec(**{**SIZES[size], **overrides})

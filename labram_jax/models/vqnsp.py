@@ -1,0 +1,84 @@
+"""VQ-NSP, the neural tokenizer (ref. §4): encoder -> norm-EMA quantiser -> decoder -> Fourier heads."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from labram_jax import layout
+from labram_jax import logical_axes as ax
+from labram_jax.models import initializers as inits
+from labram_jax.models.neural_transformer import LaBraMClassifier
+from labram_jax.models.quantizer import NormEMAQuantizer
+from labram_jax.models.spec import QuantizerSpec, TransformerSpec
+from labram_jax.ops import fourier
+from labram_jax.ops.losses import tokenizer_loss
+
+
+class TaskLayer(nn.Module):
+    """`Linear -> Tanh -> Linear` in float32 (the reference disables autocast around the encode head)."""
+    hidden: int
+    out: int
+    out_axis: str = ax.EMBED
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        kernel = inits.trunc_normal(0.02)
+        x = nn.Dense(self.hidden, name="dense_in", dtype=jnp.float32,
+                     kernel_init=nn.with_logical_partitioning(kernel, (ax.EMBED, ax.MLP)),
+                     bias_init=nn.with_logical_partitioning(inits.zeros, (ax.MLP,)))(x.astype(jnp.float32))
+        return nn.Dense(self.out, name="dense_out", dtype=jnp.float32,
+                        kernel_init=nn.with_logical_partitioning(kernel, (ax.MLP, self.out_axis)),
+                        bias_init=nn.with_logical_partitioning(inits.zeros, (self.out_axis,)))(jnp.tanh(x))
+
+
+class VQNSP(nn.Module):
+    """The tokenizer. `__call__` returns the loss and metrics of one batch; `encode` gives the codes.
+
+    Inputs follow `labram_jax.layout`: `eeg (B, C, A, 200)` in microvolts plus channel ids and masks.
+    """
+    encoder_spec: TransformerSpec
+    decoder_spec: TransformerSpec
+    quantizer_spec: QuantizerSpec = QuantizerSpec()
+
+    def setup(self):
+        width = self.encoder_spec.width
+        self.encoder = LaBraMClassifier(self.encoder_spec, num_outputs=0)
+        self.decoder = LaBraMClassifier(
+            dataclasses.replace(self.decoder_spec, patch_input="codes", code_dim=self.quantizer_spec.code_dim),
+            num_outputs=0)
+        self.encode_task_layer = TaskLayer(width, self.quantizer_spec.code_dim, ax.CODE_DIM)
+        self.decode_task_layer = TaskLayer(width, self.encoder_spec.patch_size)
+        self.decode_task_layer_angle = TaskLayer(width, self.encoder_spec.patch_size)
+        self.quantize = NormEMAQuantizer(self.quantizer_spec)
+
+    def encode(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+               patch_mask: jnp.ndarray, train: bool = False):
+        """-> (straight-through codewords `(B, N, D)`, codes `(B, N)` channel-major, commitment loss)."""
+        valid = layout.token_mask(channel_mask, patch_mask)
+        h = self.encoder.features(eeg, channel_ids, channel_mask, patch_mask, deterministic=not train)
+        return self.quantize(self.encode_task_layer(h), valid, train)
+
+    def get_codebook_indices(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                             patch_mask: jnp.ndarray) -> jnp.ndarray:
+        """The pre-training targets: `(B, C*A)` code indices (meaningless at padded tokens)."""
+        return self.encode(eeg, channel_ids, channel_mask, patch_mask)[1]
+
+    def decode(self, quantized: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+               patch_mask: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """Codewords `(B, N, D)` -> predicted z-scored amplitude and phase `(B, N, 200)`."""
+        b, c = channel_ids.shape
+        grid = quantized.reshape(b, c, -1, quantized.shape[-1])
+        h = self.decoder.features(grid, channel_ids, channel_mask, patch_mask, deterministic=not train)
+        return self.decode_task_layer(h), self.decode_task_layer_angle(h)
+
+    def __call__(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                 patch_mask: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
+        valid = layout.token_mask(channel_mask, patch_mask)
+        quantized, codes, commit = self.encode(eeg, channel_ids, channel_mask, patch_mask, train)
+        amplitude, phase = self.decode(quantized, channel_ids, channel_mask, patch_mask, train)
+        amp_target, phase_target = fourier.fourier_targets(eeg / layout.INPUT_SCALE, valid)
+        loss, metrics = tokenizer_loss(commit, amplitude, amp_target, phase, phase_target, valid)
+        return loss, {**metrics, "codes": codes}

@@ -1,0 +1,86 @@
+"""Norm-EMA vector quantisation (ref. §4.3): code lookup, straight-through estimator, EMA update, k-means.
+
+Every function takes a per-vector `weights` array (1 for real tokens, 0 for padding) so padded tokens never
+enter the codebook statistics. Under `jax.jit` with a sharded batch the sums below are global, so every
+device computes the same codebook (the official code ran k-means per GPU; see §4.3).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from labram_jax.ops.masked_stats import l2_normalize
+
+
+def squared_distances(z: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
+    """`||z||^2 + ||e||^2 - 2 z.e` for `(M, D)` vectors against a `(K, D)` codebook -> `(M, K)`."""
+    return (jnp.sum(z * z, axis=-1, keepdims=True) + jnp.sum(codebook * codebook, axis=-1)[None, :]
+            - 2.0 * z @ codebook.T)
+
+
+def nearest_codes(z: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
+    """Index of the nearest codeword of each vector (first index on ties, like `torch.argmin`)."""
+    return jnp.argmin(squared_distances(z, codebook), axis=-1).astype(jnp.int32)
+
+
+def straight_through(z: jnp.ndarray, z_q: jnp.ndarray) -> jnp.ndarray:
+    """Forward value `z_q`, gradient the identity with respect to `z`."""
+    return z + jax.lax.stop_gradient(z_q - z)
+
+
+def code_counts(codes: jnp.ndarray, weights: jnp.ndarray, num_codes: int) -> jnp.ndarray:
+    """Weighted histogram of code indices `(M,) -> (K,)`."""
+    return jnp.zeros((num_codes,), jnp.float32).at[codes].add(weights.astype(jnp.float32))
+
+
+def ema_codebook_update(codebook: jnp.ndarray, z: jnp.ndarray, codes: jnp.ndarray, weights: jnp.ndarray,
+                        decay: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """One norm-EMA step of `NormEMAVectorQuantizer` (training only); returns `(new_codebook, bins)`.
+
+    `m_j = l2norm(sum of z assigned to j / max(bins_j, 1))`, `m_j = e_j` for unused codes, then
+    `e_j <- l2norm(decay * e_j + (1 - decay) * m_j)` for every code (unused ones are only renormalised).
+    """
+    num_codes = codebook.shape[0]
+    bins = code_counts(codes, weights, num_codes)
+    sums = jnp.zeros_like(codebook).at[codes].add(z * weights[:, None].astype(z.dtype))
+    means = l2_normalize(sums / jnp.maximum(bins, 1.0)[:, None])
+    means = jnp.where((bins == 0)[:, None], codebook, means)
+    return l2_normalize(decay * codebook + (1.0 - decay) * means), bins
+
+
+def _initial_means(rng: jax.Array, weights: jnp.ndarray, num_clusters: int) -> jnp.ndarray:
+    """Indices of the starting means among the real vectors.
+
+    As `sample_vectors` of the reference: a random subset without replacement when there are at least
+    `num_clusters` real vectors, otherwise draws with replacement.
+    """
+    perm_key, choice_key = jax.random.split(rng)
+    valid = weights > 0
+    priority = jnp.where(valid, jax.random.uniform(perm_key, weights.shape), 2.0)
+    without_replacement = jnp.argsort(priority)[:num_clusters]
+    probs = valid.astype(jnp.float32) / jnp.maximum(valid.sum(), 1)
+    with_replacement = jax.random.choice(choice_key, weights.shape[0], (num_clusters,), p=probs)
+    return jnp.where(valid.sum() >= num_clusters, without_replacement, with_replacement)
+
+
+def kmeans_cosine(rng: jax.Array, samples: jnp.ndarray, weights: jnp.ndarray, num_clusters: int,
+                  num_iters: int = 10) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Spherical k-means of the reference (`kmeans(..., use_cosine_sim=True)`); returns `(means, bins)`.
+
+    Each iteration assigns by the largest dot product, averages the members, l2-normalises, and keeps the
+    previous mean of an empty cluster. `bins` are the member counts of the last assignment.
+    """
+    means = samples[_initial_means(rng, weights, num_clusters)]
+
+    def step(carry, _):
+        means, _ = carry
+        buckets = jnp.argmax(samples @ means.T, axis=-1)
+        bins = code_counts(buckets, weights, num_clusters)
+        sums = jnp.zeros_like(means).at[buckets].add(samples * weights[:, None].astype(samples.dtype))
+        new_means = l2_normalize(sums / jnp.maximum(bins, 1.0)[:, None])
+        return (jnp.where((bins == 0)[:, None], means, new_means), bins), None
+
+    (means, bins), _ = jax.lax.scan(step, (means, jnp.zeros((num_clusters,), jnp.float32)), None,
+                                    length=num_iters)
+    return means, bins
