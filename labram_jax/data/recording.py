@@ -1,0 +1,300 @@
+"""The per-file pipeline every builder shares: read -> map channels -> preprocess -> windows -> records.
+
+A builder describes each input file with a picklable `FileTask` and calls `process_file(task)`, in the
+main process or in worker processes. It returns the file's `FileReport` and its records as
+`(key, example)` pairs ready for TFDS. Two ways of cutting records exist:
+
+* fixed windows (`task.events is None`): `window_seconds` long every `stride_seconds`, one label per file;
+* events (`task.events` given, e.g. TUEV `.rec` rows or annotations): a context of `context_before`
+  seconds before the onset to `context_after` after the event's one-second span, wrapped circularly at the
+  recording ends as make_TUEV.py does.
+
+Records (dicts of numpy arrays and Python scalars):
+
+| key | value |
+|---|---|
+| `signal` | `(C, T)` float32, microvolts at 200 Hz, channels in `channel_ids` order |
+| `channel_ids` | `(C,)` int32 rows of the spatial embedding (`labram_jax.channels.channel_id`) |
+| `label` | int; -1 when the dataset has no labels |
+| `recording_id`, `subject_id` | str |
+| `start` | int, first sample of the record in the 200 Hz recording (events: may be negative = wrapped) |
+| `event_channel` | int, event mode only: the annotator's channel index (-1 unknown) |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from labram_jax.channels import NUM_USABLE, STANDARD_1020, map_channels, normalize_channel_name
+from labram_jax.channels import channel_ids as vocabulary_ids
+from labram_jax.data.preprocess import PreprocessConfig, output_length, preprocess_block, TARGET_SFREQ
+from labram_jax.data.reading import RecordingError, read_raw
+from labram_jax.data.report import FileReport, SkipReason
+from labram_jax.data.windows import (FLAT_STD_UV, bad_samples_at, check_window, circular_segment, event_sample,
+                                     window_starts)
+
+Example = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One annotated event: seconds from the recording start, 0-based label, annotator channel (-1 none)."""
+
+    start: float
+    stop: float
+    label: int
+    channel: int = -1
+
+
+@dataclasses.dataclass(frozen=True)
+class FileTask:
+    """Everything needed to turn one file into records, picklable for worker processes.
+
+    Attributes:
+      path: the recording.
+      display_path: how the report names it (usually relative to the dataset root).
+      split, recording_id, subject_id: stored in the report and the records.
+      label: the file's label in fixed-window mode (-1: unlabelled).
+      montage: if given, exactly these vocabulary names in this order (TUH's 23); a file lacking any is
+        skipped as `missing_channels`. If None, every channel that maps to the vocabulary is kept.
+      preprocess: filtering and resampling.
+      window_seconds, stride_seconds: fixed-window mode (stride defaults to the window).
+      events: event mode when not None.
+      bad_events: events rejected before processing (unparsable rows, labels out of range); reported.
+      context_before, context_after: event mode, seconds around the one-second event.
+      skip: (reason, detail) when the builder already knows the file cannot be used (e.g. no .rec file).
+    """
+
+    path: str
+    display_path: str = ""
+    split: str = ""
+    recording_id: str = ""
+    subject_id: str = ""
+    label: int = -1
+    montage: tuple[str, ...] | None = None
+    preprocess: PreprocessConfig = PreprocessConfig()
+    window_seconds: float = 10.0
+    stride_seconds: float | None = None
+    events: tuple[Event, ...] | None = None
+    bad_events: int = 0
+    context_before: float = 2.0
+    context_after: float = 2.0
+    skip: tuple[str, str] | None = None
+
+
+@dataclasses.dataclass
+class Recording:
+    """A preprocessed recording: `(C, T)` float32 µV at 200 Hz and its channels."""
+
+    signal: np.ndarray
+    channel_names: list[str]
+    channel_ids: np.ndarray
+    bad: np.ndarray | None  # (T,) samples derived from NaN input, or None
+
+
+def _samples(seconds: float) -> int:
+    return int(round(seconds * TARGET_SFREQ))
+
+
+def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> Recording | None:
+    """Reads, selects channels and preprocesses `task.path`; returns None (report marked) when skipped.
+
+    Memory: channels are read and filtered `task.preprocess.channel_block` at a time, so the peak is the
+    float32 output plus one float64 block at the native rate.
+    """
+    cfg = task.preprocess
+    try:
+        raw = read_raw(task.path)
+    except RecordingError as err:
+        report.skip(err.reason, err.detail)
+        return None
+    sfreq = float(raw.info["sfreq"])
+    n_native = int(raw.n_times)
+    report.sfreq, report.seconds = sfreq, n_native / sfreq
+    names = list(raw.ch_names)
+
+    kept_idx, kept_names, dropped = map_channels(names)
+    report.channels_dropped = {
+        n: ("duplicate electrode" if _maps(n) else "not in the electrode vocabulary") for n in dropped}
+    if task.montage is not None:
+        position = dict(zip(kept_names, kept_idx))
+        missing = [m for m in task.montage if m not in position]
+        if missing:
+            report.skip(SkipReason.MISSING_CHANNELS,
+                        f"lacks {missing} of the {len(task.montage)}-channel montage; channels: {names}")
+            return None
+        for name, i in zip(kept_names, kept_idx):
+            if name not in task.montage:
+                report.channels_dropped[names[i]] = f"not in the {len(task.montage)}-channel montage"
+        kept_idx = [position[m] for m in task.montage]
+        kept_names = list(task.montage)
+    if not kept_idx:
+        report.skip(SkipReason.NO_USABLE_CHANNELS,
+                    f"none of the channel names {names} is an electrode of the vocabulary "
+                    "(labram_jax.channels.VOCABULARY); rename the channels to 10-20/10-10 names")
+        return None
+    if sfreq <= cfg.min_input_sfreq():
+        report.skip(SkipReason.LOW_SAMPLING_RATE,
+                    f"{sfreq:g} Hz; the {cfg.l_freq:g}-{cfg.h_freq:g} Hz band-pass needs more than "
+                    f"{cfg.min_input_sfreq():g} Hz")
+        return None
+    n_out = output_length(n_native, sfreq, cfg.sfreq)
+    if n_out < min_samples:
+        report.skip(SkipReason.TOO_SHORT,
+                    f"{n_native / sfreq:.2f} s, shorter than one {min_samples / cfg.sfreq:g}-s window")
+        return None
+
+    signal = np.empty((len(kept_idx), n_out), np.float32)
+    bad_native = np.zeros(n_native, bool)
+    flat = np.zeros(len(kept_idx), bool)
+    for lo in range(0, len(kept_idx), cfg.channel_block):
+        block = kept_idx[lo:lo + cfg.channel_block]
+        x = raw.get_data(picks=block, verbose="error")
+        finite = np.isfinite(x)
+        if not finite.all():
+            bad_native |= ~finite.all(axis=0)
+            # Fill NaN/inf with each channel's mean so the filters see no step; the affected windows are
+            # skipped anyway through `bad`.
+            means = np.array([row[ok].mean() if ok.any() else 0.0 for row, ok in zip(x, finite)])
+            x = np.where(finite, x, means[:, None])
+        flat[lo:lo + len(block)] = x.std(axis=1) * 1e6 < FLAT_STD_UV
+        signal[lo:lo + len(block)] = preprocess_block(x, sfreq, cfg)
+        del x
+    if bad_native.all():
+        report.skip(SkipReason.NAN, "every sample is NaN")
+        return None
+    if flat.any():
+        flat_names = [names[i] for i, f in zip(kept_idx, flat) if f]
+        if task.montage is not None or flat.all():
+            report.skip(SkipReason.FLAT, f"channels without signal over the whole recording: {flat_names}")
+            return None
+        for n in flat_names:
+            report.channels_dropped[n] = "flat over the whole recording"
+        keep = ~flat
+        signal = signal[keep]
+        kept_idx = [i for i, k in zip(kept_idx, keep) if k]
+        kept_names = [n for n, k in zip(kept_names, keep) if k]
+    report.channels_mapped = {names[i]: n for i, n in zip(kept_idx, kept_names)}
+    bad = bad_samples_at(bad_native, sfreq, n_out, cfg.sfreq) if bad_native.any() else None
+    return Recording(signal=signal, channel_names=kept_names, channel_ids=vocabulary_ids(kept_names), bad=bad)
+
+
+def _maps(name: str) -> bool:
+    """True when `name` is an embeddable electrode (dropped only because it repeats one)."""
+    canonical = normalize_channel_name(name)
+    return canonical is not None and STANDARD_1020.index(canonical) < NUM_USABLE
+
+
+def fixed_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tuple[str, Example]]:
+    """Cuts `task.window_seconds` windows every `task.stride_seconds`; checks each (NaN, flat)."""
+    window = _samples(task.window_seconds)
+    stride = _samples(task.stride_seconds or task.window_seconds)
+    out = []
+    for start in window_starts(rec.signal.shape[1], window, stride):
+        seg = rec.signal[:, start:start + window]
+        reason = check_window(seg, None if rec.bad is None else rec.bad[start:start + window])
+        if reason is not None:
+            report.skip_unit(reason)
+            continue
+        out.append((f"{task.recording_id}:{int(start)}", _example(task, rec, seg, task.label, int(start))))
+    return out
+
+
+def event_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tuple[str, Example]]:
+    """One record per event: `context_before` s + the 1-s event + `context_after` s (TUEV: 5 s)."""
+    n = rec.signal.shape[1]
+    before, after = _samples(task.context_before), _samples(task.context_after)
+    length = before + _samples(1.0) + after
+    out = []
+    for row, event in enumerate(task.events or ()):
+        onset = event_sample(event.start, TARGET_SFREQ)
+        if onset >= n or event.start < 0:
+            report.skip_unit(SkipReason.BAD_EVENT)
+            continue
+        start = onset - before
+        seg = circular_segment(rec.signal, start, length)
+        bad = None if rec.bad is None else circular_segment(rec.bad[None], start, length)[0]
+        reason = check_window(seg, bad)
+        if reason is not None:
+            report.skip_unit(reason)
+            continue
+        ex = _example(task, rec, seg, event.label, start)
+        ex["event_channel"] = int(event.channel)
+        out.append((f"{task.recording_id}:{row}", ex))
+    return out
+
+
+def _example(task: FileTask, rec: Recording, seg: np.ndarray, label: int, start: int) -> Example:
+    return {
+        "signal": np.ascontiguousarray(seg, dtype=np.float32),
+        "channel_ids": rec.channel_ids,
+        "label": int(label),
+        "recording_id": task.recording_id,
+        "subject_id": task.subject_id,
+        "start": int(start),
+    }
+
+
+def process_file(task: FileTask) -> tuple[FileReport, list[tuple[str, Example]]]:
+    """The whole per-file pipeline; never raises for a bad file (the report says what went wrong)."""
+    report = FileReport(path=task.display_path or task.path, split=task.split,
+                        recording_id=task.recording_id, subject_id=task.subject_id)
+    if task.skip is not None:
+        report.skip(*task.skip)
+        return report, []
+    event_mode = task.events is not None
+    if event_mode and not task.events:
+        report.skip(SkipReason.NO_EVENTS, "the annotation file lists no event")
+        return report, []
+    min_samples = 1 if event_mode else _samples(task.window_seconds)
+    try:
+        rec = load_recording(task, report, min_samples=min_samples)
+        if rec is None:
+            return report, []
+        if event_mode:
+            if task.bad_events:
+                report.skip_unit(SkipReason.BAD_EVENT, task.bad_events)
+            records = event_windows(task, rec, report)
+        else:
+            records = fixed_windows(task, rec, report)
+    except Exception as err:  # noqa: BLE001 - e.g. a data block MNE cannot decode mid-file
+        report.skip(SkipReason.UNREADABLE, f"{type(err).__name__} while reading/processing: {err}")
+        report.units_skipped.clear()
+        return report, []
+    report.units_written = len(records)
+    return report, records
+
+
+def default_ids(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> tuple[str, str]:
+    """`(recording_id, subject_id)` for a file of an arbitrary corpus.
+
+    The recording id is the path relative to `root` without its suffix (unique within the corpus). The
+    subject is the BIDS `sub-<label>` component when the path has one, else the first folder under `root`,
+    else the file stem up to the first underscore (the TUH convention).
+    """
+    rel = os.path.relpath(str(path), str(root))
+    stem = rel
+    for suffix in (".fif.gz",):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    else:
+        stem = os.path.splitext(stem)[0]
+    parts = stem.replace(os.sep, "/").split("/")
+    for part in parts:
+        if part.startswith("sub-"):
+            return stem.replace(os.sep, "/"), part
+    subject = parts[0] if len(parts) > 1 else parts[-1].split("_")[0]
+    return stem.replace(os.sep, "/"), subject
+
+
+def summarize_events(events: Sequence[Event]) -> dict[int, int]:
+    """Label -> count, for reports and tests."""
+    counts: dict[int, int] = {}
+    for e in events:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    return counts
