@@ -100,16 +100,14 @@ def read_raw(path: str | os.PathLike[str]) -> mne.io.BaseRaw:
     if is_edf:
         check_edf_header(path)
     try:
-        return _open(path, is_edf, encoding="utf8")
-    except UnicodeDecodeError:
-        # EDF+ annotations written in latin-1 (PhysioNet and several clinical exporters).
         try:
-            return _open(path, is_edf, encoding="latin1")
-        except Exception as err:  # noqa: BLE001 - any failure means the file is unusable as is
-            raise RecordingError(SkipReason.UNREADABLE, f"{type(err).__name__}: {err}") from None
-    except RecordingError:
-        raise
-    except Exception as err:  # noqa: BLE001
+            return _open(path, is_edf, encoding="utf8")
+        except Exception as err:  # noqa: BLE001 - MNE raises a bare Exception for undecodable annotations
+            if not is_edf or not (isinstance(err, UnicodeDecodeError) or "encoding" in str(err)):
+                raise
+        # EDF+ annotations written in latin-1 (PhysioNet and several clinical exporters).
+        return _open(path, is_edf, encoding="latin1")
+    except Exception as err:  # noqa: BLE001 - any failure means the file is unusable as is
         raise RecordingError(SkipReason.UNREADABLE, f"{type(err).__name__}: {err}") from None
 
 

@@ -94,6 +94,7 @@ class Recording:
     channel_names: list[str]
     channel_ids: np.ndarray
     bad: np.ndarray | None  # (T,) samples derived from NaN input, or None
+    flat: np.ndarray | None = None  # (T,) samples in a 1-s stretch where some channel had no signal
 
 
 def _samples(seconds: float) -> int:
@@ -151,6 +152,10 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
     signal = np.empty((len(kept_idx), n_out), np.float32)
     bad_native = np.zeros(n_native, bool)
     flat = np.zeros(len(kept_idx), bool)
+    # Flatness is judged on the raw signal, per 1-s segment (= one patch after resampling): after the
+    # 0.1 Hz high-pass (a ~33-s FIR) a dead stretch picks up ringing from its neighbours.
+    bounds = np.round(np.arange(0, n_native / sfreq, 1.0) * sfreq).astype(np.int64)
+    flat_seconds = np.zeros(len(bounds), bool)
     for lo in range(0, len(kept_idx), cfg.channel_block):
         block = kept_idx[lo:lo + cfg.channel_block]
         x = raw.get_data(picks=block, verbose="error")
@@ -162,6 +167,7 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
             means = np.array([row[ok].mean() if ok.any() else 0.0 for row, ok in zip(x, finite)])
             x = np.where(finite, x, means[:, None])
         flat[lo:lo + len(block)] = x.std(axis=1) * 1e6 < FLAT_STD_UV
+        flat_seconds |= (segment_std(x, bounds) * 1e6 < FLAT_STD_UV).any(axis=0)
         signal[lo:lo + len(block)] = preprocess_block(x, sfreq, cfg)
         del x
     if bad_native.all():
@@ -178,9 +184,37 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
         signal = signal[keep]
         kept_idx = [i for i, k in zip(kept_idx, keep) if k]
         kept_names = [n for n, k in zip(kept_names, keep) if k]
+        if flat_names:  # per-second flatness came from the dropped channels too: recompute without them
+            flat_seconds = _flat_seconds_of(raw, kept_idx, bounds)
     report.channels_mapped = {names[i]: n for i, n in zip(kept_idx, kept_names)}
     bad = bad_samples_at(bad_native, sfreq, n_out, cfg.sfreq) if bad_native.any() else None
-    return Recording(signal=signal, channel_names=kept_names, channel_ids=vocabulary_ids(kept_names), bad=bad)
+    flat_mask = None
+    if flat_seconds.any():
+        per_second = int(round(cfg.sfreq))
+        flat_mask = np.repeat(flat_seconds, per_second)[:n_out]
+        flat_mask = np.pad(flat_mask, (0, n_out - len(flat_mask)), constant_values=bool(flat_seconds[-1]))
+    return Recording(signal=signal, channel_names=kept_names, channel_ids=vocabulary_ids(kept_names), bad=bad,
+                     flat=flat_mask)
+
+
+def segment_std(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """`(C, T)`, segment starts `(S,)` -> `(C, S)` standard deviation of each segment (last one to the end).
+
+    A last segment shorter than half the others says nothing about flatness: it gets +inf.
+    """
+    x = x - x.mean(axis=1, keepdims=True)
+    lengths = np.diff(np.append(bounds, x.shape[1]))
+    mean = np.add.reduceat(x, bounds, axis=1) / lengths
+    mean_sq = np.add.reduceat(x * x, bounds, axis=1) / lengths
+    std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
+    std[:, lengths < max(2, lengths.max() // 2)] = np.inf
+    return std
+
+
+def _flat_seconds_of(raw: Any, picks: list[int], bounds: np.ndarray) -> np.ndarray:
+    x = raw.get_data(picks=picks, verbose="error")
+    x = np.where(np.isfinite(x), x, 0.0)
+    return (segment_std(x, bounds) * 1e6 < FLAT_STD_UV).any(axis=0)
 
 
 def _maps(name: str) -> bool:
@@ -196,7 +230,7 @@ def fixed_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tu
     out = []
     for start in window_starts(rec.signal.shape[1], window, stride):
         seg = rec.signal[:, start:start + window]
-        reason = check_window(seg, None if rec.bad is None else rec.bad[start:start + window])
+        reason = check_window(seg, _part(rec.bad, start, window), _part(rec.flat, start, window))
         if reason is not None:
             report.skip_unit(reason)
             continue
@@ -217,8 +251,7 @@ def event_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tu
             continue
         start = onset - before
         seg = circular_segment(rec.signal, start, length)
-        bad = None if rec.bad is None else circular_segment(rec.bad[None], start, length)[0]
-        reason = check_window(seg, bad)
+        reason = check_window(seg, _part(rec.bad, start, length), _part(rec.flat, start, length))
         if reason is not None:
             report.skip_unit(reason)
             continue
@@ -226,6 +259,11 @@ def event_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tu
         ex["event_channel"] = int(event.channel)
         out.append((f"{task.recording_id}:{row}", ex))
     return out
+
+
+def _part(mask: np.ndarray | None, start: int, length: int) -> np.ndarray | None:
+    """`mask[start:start + length]`, wrapped circularly like event contexts."""
+    return None if mask is None else circular_segment(mask[None], start, length)[0]
 
 
 def _example(task: FileTask, rec: Recording, seg: np.ndarray, label: int, start: int) -> Example:

@@ -34,16 +34,18 @@ def flat_channels(signal: np.ndarray, threshold_uv: float = FLAT_STD_UV) -> np.n
     return signal.std(axis=-1) < threshold_uv
 
 
-def check_window(segment: np.ndarray, bad: np.ndarray | None) -> str | None:
+def check_window(segment: np.ndarray, bad: np.ndarray | None = None,
+                 flat: np.ndarray | None = None) -> str | None:
     """The `SkipReason` of a `(C, W)` window, or None when it is usable.
 
-    `bad` is the `(W,)` mask of samples derived from NaN input (see `bad_samples_at`).
+    Args:
+      segment: the preprocessed window.
+      bad: `(W,)` samples derived from NaN input (see `bad_samples_at`), or None.
+      flat: `(W,)` samples of a stretch where a channel had no signal before filtering, or None.
     """
-    if bad is not None and bad.any():
+    if (bad is not None and bad.any()) or not np.isfinite(segment).all():
         return SkipReason.NAN
-    if not np.isfinite(segment).all():
-        return SkipReason.NAN
-    if flat_channels(segment).any():
+    if (flat is not None and flat.any()) or flat_channels(segment).any():
         return SkipReason.FLAT
     return None
 

@@ -54,6 +54,11 @@ def check_inputs(spec: TransformerSpec, x: jnp.ndarray, channel_ids: jnp.ndarray
                 "build ids with labram_jax.channels.channel_ids(names).")
 
 
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Per-block stochastic-depth rates: `linspace(0, rate, depth)`, block 0 never dropped."""
+    return [float(r) for r in np.linspace(0.0, rate, depth)]
+
+
 class NeuralTransformer(nn.Module):
     """Embeds patches and runs the blocks: `(B, C, A, F) -> (B, 1 + C*A, d)`, cls token first.
 
@@ -105,9 +110,9 @@ class NeuralTransformer(nn.Module):
 
         key_mask = jnp.concatenate([jnp.ones((b, 1), bool), tokens_valid], axis=1)
         block_cls = nn.remat(Block, static_argnums=(3,)) if spec.remat else Block
-        rates = np.linspace(0.0, spec.drop_path_rate, spec.depth)
+        rates = drop_path_rates(spec.drop_path_rate, spec.depth)
         for i in range(spec.depth):
-            h = block_cls(spec, i, float(rates[i]), name=f"blocks_{i}")(h, key_mask, deterministic)
+            h = block_cls(spec, i, rates[i], name=f"blocks_{i}")(h, key_mask, deterministic)
         return h
 
 

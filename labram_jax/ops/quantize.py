@@ -53,15 +53,22 @@ def _initial_means(rng: jax.Array, weights: jnp.ndarray, num_clusters: int) -> j
     """Indices of the starting means among the real vectors.
 
     As `sample_vectors` of the reference: a random subset without replacement when there are at least
-    `num_clusters` real vectors, otherwise draws with replacement.
+    `num_clusters` real vectors, otherwise draws with replacement. The randomness is keyed by each vector's
+    rank among the *real* vectors, so padding a batch does not change which vectors are drawn.
     """
     perm_key, choice_key = jax.random.split(rng)
     valid = weights > 0
-    priority = jnp.where(valid, jax.random.uniform(perm_key, weights.shape), 2.0)
-    without_replacement = jnp.argsort(priority)[:num_clusters]
-    probs = valid.astype(jnp.float32) / jnp.maximum(valid.sum(), 1)
-    with_replacement = jax.random.choice(choice_key, weights.shape[0], (num_clusters,), p=probs)
-    return jnp.where(valid.sum() >= num_clusters, without_replacement, with_replacement)
+    running = jnp.cumsum(valid.astype(jnp.int32))
+    ranks = running - 1
+    noise = jax.vmap(lambda r: jax.random.uniform(jax.random.fold_in(perm_key, r)))(ranks)
+    priority = jnp.where(valid, noise, 2.0)
+    num_valid = running[-1]
+    drawn_ranks = jnp.floor(jax.random.uniform(choice_key, (num_clusters,)) * num_valid).astype(jnp.int32)
+    with_replacement = jnp.searchsorted(running, drawn_ranks + 1, side="left").astype(jnp.int32)
+    if weights.shape[0] < num_clusters:
+        return with_replacement
+    without_replacement = jnp.argsort(priority)[:num_clusters].astype(jnp.int32)
+    return jnp.where(num_valid >= num_clusters, without_replacement, with_replacement)
 
 
 def kmeans_cosine(rng: jax.Array, samples: jnp.ndarray, weights: jnp.ndarray, num_clusters: int,
