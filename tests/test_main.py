@@ -1,0 +1,44 @@
+"""The entry point as a user runs it."""
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+EXPECTED = {
+    "configs/base.py": ["9,153,520", "8,579,408", "5,821,142"],
+    "configs/large.py": ["52,989,504", "8,579,408", "46,261,126"],
+    "configs/huge.py": ["383,000,896", "8,579,408", "369,240,518"],
+    "configs/tokenizer.py": ["8,579,408"],
+}
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "labram_jax.main", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("config", sorted(EXPECTED))
+def test_dry_run_prints_official_counts_quickly(config):
+    start = time.monotonic()
+    result = _run(f"--config={config}", "--dry_run")
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    for count in EXPECTED[config]:
+        assert re.search(rf"\b{count}\b parameters", result.stdout), result.stdout
+    assert "DIFFERS" not in result.stdout
+    assert elapsed < 60
+
+
+def test_without_dry_run_says_stage_is_not_available_yet():
+    result = _run("--config=configs/base.py", "--workdir=/tmp/unused")
+    assert result.returncode == 2
+    assert "not available yet" in result.stderr
+
+
+def test_config_typo_is_named():
+    result = _run("--config=configs/base.py", "--config.modle.size=large", "--dry_run")
+    assert result.returncode != 0
+    assert "modle" in result.stderr
