@@ -40,6 +40,28 @@ class DropPath(nn.Module):
         return jnp.where(mask, x / keep, 0).astype(x.dtype)
 
 
+class EinsumDense(nn.Module):
+    """A linear layer with a multi-axis kernel (`nn.DenseGeneral` would initialise and box it flattened,
+    which breaks sharded initialisation of the per-axis logical names)."""
+    equation: str
+    kernel_shape: tuple[int, ...]
+    kernel_axes: tuple[str, ...]
+    kernel_init: inits.Initializer
+    bias_axes: tuple[str, ...] | None = None
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
+                            self.kernel_shape)
+        y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+        if self.bias_axes is not None:
+            bias_shape = tuple(self.kernel_shape[len(self.kernel_shape) - len(self.bias_axes):])
+            bias = self.param("bias", nn.with_logical_partitioning(inits.zeros, self.bias_axes), bias_shape)
+            y = y + bias.astype(self.dtype)
+        return y
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with a fused bias-free qkv projection and optional q/v bias and qk-norm.
 
@@ -54,9 +76,8 @@ class Attention(nn.Module):
     def __call__(self, x: jnp.ndarray, key_mask: jnp.ndarray, deterministic: bool) -> jnp.ndarray:
         spec = self.spec
         heads, hd = spec.num_heads, spec.head_dim
-        qkv = nn.DenseGeneral((3, heads, hd), use_bias=False, dtype=spec.dtype, name="qkv",
-                              kernel_init=nn.with_logical_partitioning(
-                                  dense_init(spec), (ax.EMBED, ax.QKV, ax.HEADS, ax.HEAD_DIM)))(x)
+        qkv = EinsumDense("bnd,dthk->bnthk", (spec.width, 3, heads, hd), (ax.EMBED, ax.QKV, ax.HEADS, ax.HEAD_DIM),
+                          dense_init(spec), dtype=spec.dtype, name="qkv")(x)
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if spec.qkv_bias:
             bias_init = nn.with_logical_partitioning(inits.zeros, (ax.HEADS, ax.HEAD_DIM))
@@ -75,11 +96,9 @@ class Attention(nn.Module):
             out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
         else:
             out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=hd ** -0.5)
-        out = nn.DenseGeneral(spec.width, axis=(-2, -1), dtype=spec.dtype, name="proj",
-                              kernel_init=nn.with_logical_partitioning(
-                                  dense_init(spec, (2.0 * (self.layer_id + 1)) ** 0.5),
-                                  (ax.HEADS, ax.HEAD_DIM, ax.EMBED)),
-                              bias_init=nn.with_logical_partitioning(inits.zeros, (ax.EMBED,)))(out)
+        out = EinsumDense("bnhk,hkd->bnd", (heads, hd, spec.width), (ax.HEADS, ax.HEAD_DIM, ax.EMBED),
+                          dense_init(spec, (2.0 * (self.layer_id + 1)) ** 0.5), bias_axes=(ax.EMBED,),
+                          dtype=spec.dtype, name="proj")(out)
         return nn.Dropout(spec.drop_rate)(out, deterministic=deterministic)
 
 
