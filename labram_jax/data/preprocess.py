@@ -6,6 +6,10 @@ Order and defaults of the official dataset makers, on the native sampling rate:
 (`mne.filter.filter_data`, `mne.filter.notch_filter`, `mne.filter.resample` with the `Raw.resample` defaults)
 so that channels can be processed in blocks, which bounds memory on long, dense recordings.
 
+MNE's FFT resampling pads the signal and rounds the padding to whole output samples, so depending on the
+recording's length the output can lag by up to half a 200 Hz sample (2.5 ms); the reference has the same
+behaviour (it calls `Raw.resample`), and the tests allow for it.
+
 The notch defaults to 50 Hz as in the reference, also for the US-recorded TUH data; set
 `PreprocessConfig(notch_hz=60.0)` for 60 Hz mains, or `None` to skip it.
 """
