@@ -7,7 +7,6 @@ conversions that checkpoint import relies on.
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
