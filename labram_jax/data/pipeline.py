@@ -67,7 +67,8 @@ def open_tfds(name: str, data_dir: str | os.PathLike[str], split: str) -> DataSo
     import tensorflow_datasets as tfds
 
     try:
-        return tfds.data_source(name, data_dir=os.fspath(data_dir), split=split, download=False)
+        return tfds.data_source(name, data_dir=os.path.expanduser(os.fspath(data_dir)), split=split,
+                                download=False)
     except Exception as err:  # noqa: BLE001 - TFDS raises several types for a missing dataset
         base = name.split("/")[0]
         raise FileNotFoundError(

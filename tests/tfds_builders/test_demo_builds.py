@@ -141,3 +141,14 @@ def test_event_context_wraps_around_like_the_reference():
     tiled = np.concatenate([signal, signal, signal], axis=1)
     for start in (-30, -5, 0, 20, 45):
         np.testing.assert_array_equal(circular_segment(signal, start, 40), tiled[:, 50 + start:50 + start + 40])
+
+
+def test_open_tfds_expands_home_and_names_the_build_command(tuab_builds, monkeypatch):
+    from labram_jax.data import pipeline
+
+    root = Path(str(tuab_builds[0]._data_dir_root))
+    monkeypatch.setenv("HOME", str(root.parent))
+    src = pipeline.open_tfds("demo/tiny_tuab", f"~/{root.name}", "train")
+    assert len(src) == len(_sources(tuab_builds[0])["train"])
+    with pytest.raises(FileNotFoundError, match="python -m tfds_builders.build demo"):
+        pipeline.open_tfds("demo/tiny_tuab", f"~/{root.name}-missing", "train")
