@@ -8,12 +8,16 @@ Every official tensor name maps to exactly one variable `(collection, path)` and
 | `conv`   | Conv2d weight `[out, in, 1, kw]` | 1-D conv kernel `(kw, in, out)`; a 1x1 conv becomes a Dense `(in, out)` |
 | `reshape`| anything else               | same values, leading singleton axes dropped or split into heads |
 
-`to_flax` / `to_official` apply a kind in either direction. Official names, shapes and counts come from the
-reference (`official_state_dict_shapes.json`).
+`to_flax` / `to_official` apply a kind in either direction. Official names, shapes and counts are in
+`official_state_dict_shapes.json` beside this file (every tensor of the seven official models, read from
+the official PyTorch code).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import pathlib
 import re
 from typing import Literal, NamedTuple, Sequence
 
@@ -30,6 +34,15 @@ OFFICIAL_PARAM_COUNTS: dict[str, int] = {
     "labram_huge_patch200_1600_8k_vocab": 383_000_896,
     "vqnsp_encoder_base_decoder_3x200x12": 8_579_408,
 }
+
+
+OFFICIAL_SHAPES_FILE = pathlib.Path(__file__).with_name("official_state_dict_shapes.json")
+
+
+@functools.cache
+def official_state_dicts() -> dict[str, dict]:
+    """`{model name: {"params": count, "state_dict": {tensor name: shape}}}` of the official models."""
+    return json.loads(OFFICIAL_SHAPES_FILE.read_text())
 
 
 class Target(NamedTuple):

@@ -1,8 +1,5 @@
 """Parameter counts of every config and the one-to-one map onto the official state dicts."""
 
-import json
-import pathlib
-
 import flax.linen as nn
 import jax
 import numpy as np
@@ -10,8 +7,6 @@ import pytest
 
 from labram_jax import config_defaults
 from labram_jax.models import factory, official_names
-
-SHAPES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "official_state_dict_shapes.json"
 
 EXPECTED = {
     ("pretrain", "base"): 9_153_520, ("pretrain", "large"): 52_989_504, ("pretrain", "huge"): 383_000_896,
@@ -47,10 +42,9 @@ def test_tokenizer_parameter_count_follows_official_convention():
     assert trainable == 7_522_640
 
 
-@pytest.mark.skipif(not SHAPES.exists(), reason="../shared/official_state_dict_shapes.json not present")
 @pytest.mark.parametrize("official_name", sorted(official_names.OFFICIAL_PARAM_COUNTS))
 def test_every_official_tensor_has_exactly_one_counterpart(official_name):
-    entry = json.loads(SHAPES.read_text())[official_name]
+    entry = official_names.official_state_dicts()[official_name]
     assert entry["params"] == official_names.OFFICIAL_PARAM_COUNTS[official_name]
     variables = nn.meta.unbox(factory.abstract_variables(_model(official_name)))
     ours = {tuple(getattr(k, "key", k) for k in path): leaf.shape
