@@ -4,7 +4,7 @@
                                          [--strict]
 
 Names: `tuab`, `tuev`, `eeg_corpus`, `demo` (without --config, `demo` builds both `demo/tuab` and
-`demo/tuev`). The dataset lands in `DIR/<name>/<config>/<version>/` as array_record shards, TFDS metadata and
+`demo/tuev`; `eeg_corpus` takes any `--config=w<seconds>[s<stride>][_notch60]`). The dataset lands in `DIR/<name>/<config>/<version>/` as array_record shards, TFDS metadata and
 `build_report.json`; read it with `tfds.data_source("<name>/<config>", data_dir=DIR, split=...,
 download=False)`. A dataset already built is not rebuilt (delete its folder to rebuild).
 """
@@ -35,9 +35,15 @@ def build(name: str, data_dir: str, manual_dir: str | None = None, config: str |
         raise SystemExit(f"unknown dataset {name!r}; choose one of {sorted(BUILDERS)}")
     cls = BUILDERS[name]
     names = [c.name for c in cls.BUILDER_CONFIGS]
+    configs: list = [config] if config else (names if name == "demo" else [names[0]])
     if config is not None and config not in names:
-        raise SystemExit(f"{name} has no config {config!r}; configs: {names}")
-    configs = [config] if config else (names if name == "demo" else [names[0]])
+        from_name = getattr(cls, "config_from_name", None)
+        if from_name is None:
+            raise SystemExit(f"{name} has no config {config!r}; configs: {names}")
+        try:
+            configs = [from_name(config)]
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     download_config = tfds.download.DownloadConfig(
         manual_dir=os.path.abspath(os.path.expanduser(manual_dir)) if manual_dir else None)
     builders = []

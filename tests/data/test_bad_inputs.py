@@ -152,3 +152,22 @@ def test_tuab_layout_missing_channels_and_montage_order(tmp_path):
     assert rec["channel_ids"].tolist() == [channel_id(c) for c in TUH_CHANNELS]
     loudest = int(np.argmax(rec["signal"].std(axis=1)))
     assert TUH_CHANNELS[loudest] == "CZ"                      # the data moved with its name
+
+
+def test_corpus_window_configs_by_name(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    write_edf(folder / "a.edf", _noise(rng, 2, 20, 256.0), 256.0, names=["EEG FP1-REF", "EEG O2-REF"],
+              extra_channels=False)
+    data_dir = tmp_path / "tfds"
+    assert build_cli.main(["eeg_corpus", f"--data_dir={data_dir}", f"--manual_dir={folder}", "--config=w2s1",
+                           "--workers=1"]) == 0
+    src = tfds.data_source("eeg_corpus/w2s1", data_dir=str(data_dir), split="train", download=False)
+    assert len(src) == (20 - 2) // 1 + 1
+    assert {src[i]["signal"].shape for i in range(len(src))} == {(2, 400)}
+    assert sorted(src[i]["start"] for i in range(len(src))) == [200 * k for k in range(19)]
+    assert EegCorpus.config_from_name("w16_notch60").notch_hz == 60.0
+    for bad in ("w2.5", "x4", "w0"):
+        with pytest.raises(SystemExit, match="eeg_corpus config|has no config"):
+            build_cli.build("eeg_corpus", str(data_dir), str(folder), bad)

@@ -11,11 +11,14 @@ training time with `labram_jax.data.pipeline.make_loader(..., weights=...)`.
 
 Configs: `w4` (4-s windows, 4-s stride: 64-channel montages within the official 256-token budget),
 `w8` (8 s: 32 channels), `w4s1` (4-s windows every second, as VQ-NSP training reads data), each also with
-`_notch60`. `val_fraction` defaults to 0 (everything in `train`); a custom `EegConfig` can hold subjects out.
+`_notch60`. Any other window follows the same grammar, `w<seconds>[s<stride seconds>][_notch60]` (e.g.
+`w2s1`, `w16`): `EegCorpus.config_from_name` builds it. `val_fraction` defaults to 0 (everything in
+`train`); a custom `EegConfig` can hold subjects out.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import tensorflow_datasets as tfds
@@ -25,13 +28,20 @@ from labram_jax.data.recording import FileTask, default_ids
 from tfds_builders.common import EegBuilder, EegConfig, split_subjects
 
 
+_CONFIG_NAME = re.compile(r"^w(\d+(?:\.\d+)?)(?:s(\d+(?:\.\d+)?))?(_notch60)?$")
+
+
+def _config(name: str, window: float, stride: float, notch: float) -> EegConfig:
+    return EegConfig(name=name, notch_hz=notch, window_seconds=window, stride_seconds=stride,
+                     val_fraction=0.0, split_seed=0,
+                     description=f"{window:g}-s windows every {stride:g} s, {notch:g} Hz notch")
+
+
 def _configs() -> list[EegConfig]:
     out = []
     for name, window, stride in (("w4", 4.0, 4.0), ("w8", 8.0, 8.0), ("w4s1", 4.0, 1.0)):
         for suffix, notch in (("", 50.0), ("_notch60", 60.0)):
-            out.append(EegConfig(name=name + suffix, notch_hz=notch, window_seconds=window,
-                                 stride_seconds=stride, val_fraction=0.0, split_seed=0,
-                                 description=f"{window:g}-s windows every {stride:g} s, {notch:g} Hz notch"))
+            out.append(_config(name + suffix, window, stride, notch))
     return out
 
 
@@ -42,6 +52,20 @@ class EegCorpus(EegBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Pass the folder of recordings (searched recursively; EDF/BDF/BrainVision/EEGLAB/CNT/FIF/GDF) as "
         "--manual_dir.")
+
+    @staticmethod
+    def config_from_name(name: str) -> EegConfig:
+        """The config a name of the form `w<seconds>[s<stride seconds>][_notch60]` describes."""
+        match = _CONFIG_NAME.match(name)
+        if match is None:
+            raise ValueError(f"eeg_corpus config {name!r} is not of the form w<seconds>[s<stride>][_notch60], "
+                             "e.g. w4, w2s1, w16_notch60")
+        window = float(match.group(1))
+        stride = float(match.group(2)) if match.group(2) else window
+        if window < 1 or window != int(window) or stride <= 0 or stride * 200 != round(stride * 200):
+            raise ValueError(f"eeg_corpus config {name!r}: the window must be a whole number of seconds "
+                             "(the model's patches are 1 s) and the stride a positive multiple of 5 ms")
+        return _config(name, window, stride, 60.0 if match.group(3) else 50.0)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
         root = str(dl_manager.manual_dir)
