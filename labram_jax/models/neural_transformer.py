@@ -70,11 +70,6 @@ class NeuralTransformer(nn.Module):
     """
     spec: TransformerSpec
 
-    def _embed_init(self):
-        if self.spec.init_style == "pretrain":
-            return inits.trunc_normal_one_sigma(0.02)
-        return inits.trunc_normal(0.02)
-
     @nn.compact
     def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                  patch_mask: jnp.ndarray, masked: jnp.ndarray | None = None,
@@ -90,7 +85,7 @@ class NeuralTransformer(nn.Module):
         if masked is not None:
             h = jnp.where(masked[..., None], mask_token.astype(h.dtype), h)
 
-        embed_init = self._embed_init()
+        embed_init = dense_init(spec)  # the embeddings share the Linear weights' truncated normal
         cls_token = self.param("cls_token", nn.with_logical_partitioning(embed_init, (ax.EMBED,)), (spec.width,))
         pos_embed = self.param("pos_embed", nn.with_logical_partitioning(embed_init, (ax.SPATIAL, ax.EMBED)),
                                (channel_vocab.NUM_SPATIAL_ROWS, spec.width))

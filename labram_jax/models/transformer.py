@@ -13,7 +13,7 @@ from labram_jax.models.temporal_conv import GELU
 
 
 def dense_init(spec: TransformerSpec, rescale: float = 1.0) -> inits.Initializer:
-    """Linear-weight init of the spec's family, divided by `rescale` (the reference's `fix_init_weight`)."""
+    """Linear-weight (and embedding) init of the spec's family, divided by `rescale` (`fix_init_weight`)."""
     if spec.init_style == "pretrain":
         return inits.trunc_normal_one_sigma(0.02, scale=1.0 / rescale)
     return inits.trunc_normal(0.02, scale=1.0 / rescale)
