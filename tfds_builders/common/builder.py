@@ -55,6 +55,16 @@ class EegConfig(tfds.core.BuilderConfig):
         return PreprocessConfig(notch_hz=self.notch_hz)
 
 
+def tuh_configs(window_seconds: float, split_seed: int) -> list[EegConfig]:
+    """The two configs of the TUH builders: the reference's 50 Hz notch, and 60 Hz for US mains."""
+    return [
+        EegConfig(name="default", description="Reference preprocessing (50 Hz notch, as the official code).",
+                  notch_hz=50.0, window_seconds=window_seconds, split_seed=split_seed),
+        EegConfig(name="notch60", description="60 Hz notch for the US mains of TUH recordings.",
+                  notch_hz=60.0, window_seconds=window_seconds, split_seed=split_seed),
+    ]
+
+
 def record_features(label_names: Sequence[str] | None, event_mode: bool) -> tfds.features.FeaturesDict:
     """The TFDS feature spec of the records (variable channels and length: one spec for all datasets)."""
     features: dict[str, Any] = {

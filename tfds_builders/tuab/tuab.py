@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 
 from labram_jax.channels import TUH_CHANNELS
 from labram_jax.data.recording import FileTask
-from tfds_builders.common import EegBuilder, EegConfig, find_root, split_subjects
+from tfds_builders.common import EegBuilder, EegConfig, find_root, split_subjects, tuh_configs
 
 LABEL_NAMES = ("normal", "abnormal")
 
@@ -82,12 +82,7 @@ def tuab_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
 class Tuab(EegBuilder):
     """TUH Abnormal EEG: 10-s windows of 23 channels at 200 Hz in µV, label normal/abnormal."""
 
-    BUILDER_CONFIGS = [
-        EegConfig(name="default", description="Reference preprocessing (50 Hz notch, as the official code).",
-                  notch_hz=50.0, window_seconds=10.0, split_seed=12345),
-        EegConfig(name="notch60", description="60 Hz notch for the US mains of TUH recordings.",
-                  notch_hz=60.0, window_seconds=10.0, split_seed=12345),
-    ]
+    BUILDER_CONFIGS = tuh_configs(window_seconds=10.0, split_seed=12345)
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Request TUH Abnormal (v3.0.0) at https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ and pass "
         "the folder that contains 'edf/' (with edf/train and edf/eval) as --manual_dir.")

@@ -28,7 +28,7 @@ import tensorflow_datasets as tfds
 from labram_jax.channels import TUH_CHANNELS
 from labram_jax.data.recording import Event, FileTask
 from labram_jax.data.report import SkipReason
-from tfds_builders.common import EegBuilder, EegConfig, find_root, split_subjects
+from tfds_builders.common import EegBuilder, EegConfig, find_root, split_subjects, tuh_configs
 
 LABEL_NAMES = ("spsw", "gped", "pled", "eyem", "artf", "bckg")
 
@@ -104,12 +104,7 @@ def tuev_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
 class Tuev(EegBuilder):
     """TUH EEG Events: 5-s records (2 s + 1-s event + 2 s) of 23 channels, six event classes."""
 
-    BUILDER_CONFIGS = [
-        EegConfig(name="default", description="Reference preprocessing (50 Hz notch, as the official code).",
-                  notch_hz=50.0, window_seconds=5.0, split_seed=4523),
-        EegConfig(name="notch60", description="60 Hz notch for the US mains of TUH recordings.",
-                  notch_hz=60.0, window_seconds=5.0, split_seed=4523),
-    ]
+    BUILDER_CONFIGS = tuh_configs(window_seconds=5.0, split_seed=4523)
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Request TUH EEG Events (v2.0.0) at https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ and pass "
         "the folder that contains 'edf/' (with edf/train and edf/eval, .edf and .rec files) as --manual_dir.")
