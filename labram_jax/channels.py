@@ -95,6 +95,12 @@ def normalize_channel_name(name: str) -> str | None:
     return None
 
 
+def is_usable(name: str) -> bool:
+    """True when `name` normalises to one of the 128 electrodes with an embedding row."""
+    canonical = normalize_channel_name(name)
+    return canonical is not None and STANDARD_1020.index(canonical) < NUM_USABLE
+
+
 def channel_id(name: str) -> int:
     """Row of `name` in the spatial embedding (1..128), raising UnknownChannelError with the fix."""
     canonical = normalize_channel_name(name)
@@ -138,8 +144,7 @@ def map_channels(names: Sequence[str]) -> tuple[list[int], list[str], list[str]]
     dropped: list[str] = []
     for i, name in enumerate(names):
         canonical = normalize_channel_name(name)
-        usable = canonical is not None and STANDARD_1020.index(canonical) < NUM_USABLE
-        if not usable or canonical in kept_names:
+        if not is_usable(name) or canonical in kept_names:
             dropped.append(name)
             continue
         kept_idx.append(i)

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from labram_jax.channels import NUM_USABLE, STANDARD_1020, map_channels, normalize_channel_name
+from labram_jax.channels import is_usable, map_channels
 from labram_jax.channels import channel_ids as vocabulary_ids
 from labram_jax.data.preprocess import PreprocessConfig, output_length, preprocess_block, TARGET_SFREQ
 from labram_jax.data.reading import RecordingError, read_raw
 from labram_jax.data.report import FileReport, SkipReason
 from labram_jax.data.windows import (FLAT_STD_UV, bad_samples_at, check_window, circular_segment, event_sample,
-                                     window_starts)
+                                     flat_channels, window_starts)
 
 Example = dict[str, Any]
 
@@ -120,7 +120,7 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
 
     kept_idx, kept_names, dropped = map_channels(names)
     report.channels_dropped = {
-        n: ("duplicate electrode" if _maps(n) else "not in the electrode vocabulary") for n in dropped}
+        n: ("duplicate electrode" if is_usable(n) else "not in the electrode vocabulary") for n in dropped}
     if task.montage is not None:
         position = dict(zip(kept_names, kept_idx))
         missing = [m for m in task.montage if m not in position]
@@ -153,9 +153,10 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
     bad_native = np.zeros(n_native, bool)
     flat = np.zeros(len(kept_idx), bool)
     # Flatness is judged on the raw signal, per 1-s segment (= one patch after resampling): after the
-    # 0.1 Hz high-pass (a ~33-s FIR) a dead stretch picks up ringing from its neighbours.
+    # 0.1 Hz high-pass (a ~33-s FIR) a dead stretch picks up ringing from its neighbours. Kept per channel
+    # so that dropping a channel flat over the whole file also drops its flat seconds.
     bounds = np.round(np.arange(0, n_native / sfreq, 1.0) * sfreq).astype(np.int64)
-    flat_seconds = np.zeros(len(bounds), bool)
+    flat_by_channel = np.zeros((len(kept_idx), len(bounds)), bool)
     for lo in range(0, len(kept_idx), cfg.channel_block):
         block = kept_idx[lo:lo + cfg.channel_block]
         x = raw.get_data(picks=block, verbose="error")
@@ -166,8 +167,8 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
             # skipped anyway through `bad`.
             means = np.array([row[ok].mean() if ok.any() else 0.0 for row, ok in zip(x, finite)])
             x = np.where(finite, x, means[:, None])
-        flat[lo:lo + len(block)] = x.std(axis=1) * 1e6 < FLAT_STD_UV
-        flat_seconds |= (segment_std(x, bounds) * 1e6 < FLAT_STD_UV).any(axis=0)
+        flat[lo:lo + len(block)] = flat_channels(x, FLAT_STD_UV * 1e-6)  # x in volts
+        flat_by_channel[lo:lo + len(block)] = segment_std(x, bounds) * 1e6 < FLAT_STD_UV
         signal[lo:lo + len(block)] = preprocess_block(x, sfreq, cfg)
         del x
     if bad_native.all():
@@ -182,10 +183,10 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
             report.channels_dropped[n] = "flat over the whole recording"
         keep = ~flat
         signal = signal[keep]
+        flat_by_channel = flat_by_channel[keep]
         kept_idx = [i for i, k in zip(kept_idx, keep) if k]
         kept_names = [n for n, k in zip(kept_names, keep) if k]
-        if flat_names:  # per-second flatness came from the dropped channels too: recompute without them
-            flat_seconds = _flat_seconds_of(raw, kept_idx, bounds)
+    flat_seconds = flat_by_channel.any(axis=0)
     report.channels_mapped = {names[i]: n for i, n in zip(kept_idx, kept_names)}
     bad = bad_samples_at(bad_native, sfreq, n_out, cfg.sfreq) if bad_native.any() else None
     flat_mask = None
@@ -209,18 +210,6 @@ def segment_std(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     std = np.sqrt(np.maximum(mean_sq - mean * mean, 0.0))
     std[:, lengths < max(2, lengths.max() // 2)] = np.inf
     return std
-
-
-def _flat_seconds_of(raw: Any, picks: list[int], bounds: np.ndarray) -> np.ndarray:
-    x = raw.get_data(picks=picks, verbose="error")
-    x = np.where(np.isfinite(x), x, 0.0)
-    return (segment_std(x, bounds) * 1e6 < FLAT_STD_UV).any(axis=0)
-
-
-def _maps(name: str) -> bool:
-    """True when `name` is an embeddable electrode (dropped only because it repeats one)."""
-    canonical = normalize_channel_name(name)
-    return canonical is not None and STANDARD_1020.index(canonical) < NUM_USABLE
 
 
 def fixed_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tuple[str, Example]]:
@@ -328,11 +317,3 @@ def default_ids(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> t
             return stem.replace(os.sep, "/"), part
     subject = parts[0] if len(parts) > 1 else parts[-1].split("_")[0]
     return stem.replace(os.sep, "/"), subject
-
-
-def summarize_events(events: Sequence[Event]) -> dict[int, int]:
-    """Label -> count, for reports and tests."""
-    counts: dict[int, int] = {}
-    for e in events:
-        counts[e.label] = counts.get(e.label, 0) + 1
-    return counts

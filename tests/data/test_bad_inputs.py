@@ -171,3 +171,21 @@ def test_corpus_window_configs_by_name(tmp_path, capsys):
     for bad in ("w2.5", "x4", "w0"):
         with pytest.raises(SystemExit, match="eeg_corpus config|has no config"):
             build_cli.build("eeg_corpus", str(data_dir), str(folder), bad)
+
+
+def test_channel_flat_over_the_file_is_dropped_without_flagging_windows(tmp_path):
+    from labram_jax.data.recording import FileTask, process_file
+
+    rng = np.random.default_rng(2)
+    uv = _noise(rng, 3, 20, 250.0)
+    uv[1] = 0.0                                   # a disconnected electrode
+    uv[2, 5 * 250:6 * 250] = 0.0                  # a dead second on another channel: window 4-8 s only
+    path = tmp_path / "one_dead_raw.fif"
+    _write_fif(path, uv, 250.0, ["C3", "CZ", "C4"])
+    report, records = process_file(FileTask(path=str(path), recording_id="r", window_seconds=4.0))
+    assert report.status == "ok"
+    assert report.channels_dropped == {"CZ": "flat over the whole recording"}
+    assert list(report.channels_mapped.values()) == ["C3", "C4"]
+    assert report.units_written == 4 and report.units_skipped == {"flat": 1}
+    assert all(ex["signal"].shape == (2, 800) for _, ex in records)
+    assert sorted(ex["start"] for _, ex in records) == [0, 1600, 2400, 3200]

@@ -1,9 +1,9 @@
 """Pieces shared by the EEG builders: base builder and config, record features, splits, parallel map."""
 
 from tfds_builders.common.builder import (REPORT_NAME, EegBuilder, EegConfig, find_root, record_features,
-                                          tasks_by_split, tuh_configs)
+                                          tuh_configs)
 from tfds_builders.common.parallel import make_executor, ordered_map
 from tfds_builders.common.splits import split_subjects
 
-__all__ = ["REPORT_NAME", "EegBuilder", "EegConfig", "find_root", "record_features", "tasks_by_split", "tuh_configs",
+__all__ = ["REPORT_NAME", "EegBuilder", "EegConfig", "find_root", "record_features", "tuh_configs",
            "make_executor", "ordered_map", "split_subjects"]

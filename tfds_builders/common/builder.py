@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -201,10 +201,3 @@ def find_root(manual_dir: os.PathLike[str] | str, marker: str) -> str:
                  for d in sorted(os.listdir(c)) if os.path.isdir(os.path.join(c, d))]
     raise FileNotFoundError(f"no '{marker}' folder in {manual_dir} or below it; pass --manual_dir=<the folder "
                             f"that contains '{marker}/'>")
-
-
-def tasks_by_split(files: Iterable[tuple[str, FileTask]]) -> dict[str, list[FileTask]]:
-    out: dict[str, list[FileTask]] = {}
-    for split, task in files:
-        out.setdefault(split, []).append(task)
-    return out
