@@ -28,6 +28,7 @@ from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
 from labram_jax.models.spec import TransformerSpec
 from labram_jax.models.temporal_conv import CodePatchEmbed, TemporalConv
+from labram_jax.models.layers import logical_dense
 from labram_jax.models.transformer import Block, dense_init, layer_norm
 from labram_jax.ops.masked_stats import masked_mean
 
@@ -112,9 +113,7 @@ class NeuralTransformer(nn.Module):
 
 
 def _head(num_outputs: int, init_scale: float) -> nn.Dense:
-    return nn.Dense(num_outputs, kernel_init=nn.with_logical_partitioning(
-        inits.trunc_normal(0.02, scale=init_scale), (ax.EMBED, ax.CLASSES)),
-        bias_init=nn.with_logical_partitioning(inits.zeros, (ax.CLASSES,)))
+    return logical_dense(num_outputs, (ax.EMBED, ax.CLASSES), inits.trunc_normal(0.02, scale=init_scale))
 
 
 class LaBraMClassifier(nn.Module):
@@ -171,9 +170,7 @@ class MaskedEEGStudent(nn.Module):
         if self.is_initializing():
             # The student's own lm_head is never used by the official forward, but it is in the official
             # weights and parameter count; create it so checkpoints map one-to-one.
-            nn.Dense(self.vocab_size, name="lm_head",
-                     kernel_init=nn.with_logical_partitioning(dense_init(spec), (ax.EMBED, ax.VOCAB)),
-                     bias_init=nn.with_logical_partitioning(inits.zeros, (ax.VOCAB,)))(h[:, :1])
+            logical_dense(self.vocab_size, (ax.EMBED, ax.VOCAB), dense_init(spec), name="lm_head")(h[:, :1])
         return h
 
 
@@ -201,16 +198,10 @@ class LaBraMPretrain(nn.Module):
         hidden = jnp.where(masked[..., None], h[:b, 1:], h[b:, 1:])
         width = spec.width
         # Outer lm_head: PyTorch default init, then the weight re-drawn +-1 sigma; the bias keeps U(+-1/sqrt d).
-        logits = nn.Dense(self.vocab_size, name="lm_head", dtype=spec.dtype,
-                          kernel_init=nn.with_logical_partitioning(inits.trunc_normal_one_sigma(0.02),
-                                                                   (ax.EMBED, ax.VOCAB)),
-                          bias_init=nn.with_logical_partitioning(inits.torch_default_uniform(width),
-                                                                 (ax.VOCAB,)))(hidden)
+        logits = logical_dense(self.vocab_size, (ax.EMBED, ax.VOCAB), inits.trunc_normal_one_sigma(0.02),
+                               inits.torch_default_uniform(width), dtype=spec.dtype, name="lm_head")(hidden)
         if self.is_initializing():
             # Unused in the official forward; kept for one-to-one weights and the official count.
-            nn.Dense(width, name="projection_head",
-                     kernel_init=nn.with_logical_partitioning(inits.torch_default_uniform(width),
-                                                              (ax.EMBED, ax.MLP)),
-                     bias_init=nn.with_logical_partitioning(inits.torch_default_uniform(width),
-                                                            (ax.MLP,)))(hidden[:, :1])
+            default = inits.torch_default_uniform(width)
+            logical_dense(width, (ax.EMBED, ax.MLP), default, default, name="projection_head")(hidden[:, :1])
         return nn.with_logical_constraint(logits, (ax.BATCH, ax.TOKENS, ax.VOCAB))

@@ -9,11 +9,9 @@ import jax.numpy as jnp
 from labram_jax import layout
 from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
+from labram_jax.models.layers import GELU, logical_dense
 from labram_jax.models.spec import TransformerSpec
 from labram_jax.ops.masked_stats import masked_mean_var
-
-GELU = lambda x: jax.nn.gelu(x, approximate=False)  # noqa: E731  (the reference uses exact erf GELU)
-
 
 class MaskedGroupNorm(nn.Module):
     """GroupNorm whose statistics pool over all real tokens of a sample (ref. §9.1) and skip padded ones.
@@ -79,7 +77,6 @@ class CodePatchEmbed(nn.Module):
     def __call__(self, codes: jnp.ndarray, token_mask: jnp.ndarray) -> jnp.ndarray:
         b, c, a, f = codes.shape
         init = inits.torch_default_uniform(f)  # Conv2d default init, untouched by _init_weights
-        x = nn.Dense(self.spec.width, dtype=self.spec.dtype, name="proj",
-                     kernel_init=nn.with_logical_partitioning(init, (ax.CODE_IN, ax.EMBED)),
-                     bias_init=nn.with_logical_partitioning(init, (ax.EMBED,)))(codes.reshape(b, c * a, f))
+        x = logical_dense(self.spec.width, (ax.CODE_IN, ax.EMBED), init, init, dtype=self.spec.dtype,
+                          name="proj")(codes.reshape(b, c * a, f))
         return jnp.where(token_mask[..., None], x, 0)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
 from labram_jax.models.spec import TransformerSpec
-from labram_jax.models.temporal_conv import GELU
+from labram_jax.models.layers import GELU, logical_dense
 
 
 def dense_init(spec: TransformerSpec, rescale: float = 1.0) -> inits.Initializer:
@@ -110,14 +110,10 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray, deterministic: bool) -> jnp.ndarray:
         spec = self.spec
-        bias = nn.with_logical_partitioning(inits.zeros, (ax.MLP,))
-        x = nn.Dense(spec.mlp_dim, dtype=spec.dtype, name="fc1", bias_init=bias,
-                     kernel_init=nn.with_logical_partitioning(dense_init(spec), (ax.EMBED, ax.MLP)))(x)
+        x = logical_dense(spec.mlp_dim, (ax.EMBED, ax.MLP), dense_init(spec), dtype=spec.dtype, name="fc1")(x)
         x = nn.with_logical_constraint(GELU(x), (ax.BATCH, ax.TOKENS, ax.MLP))
-        x = nn.Dense(spec.width, dtype=spec.dtype, name="fc2",
-                     bias_init=nn.with_logical_partitioning(inits.zeros, (ax.EMBED,)),
-                     kernel_init=nn.with_logical_partitioning(
-                         dense_init(spec, (2.0 * (self.layer_id + 1)) ** 0.5), (ax.MLP, ax.EMBED)))(x)
+        x = logical_dense(spec.width, (ax.MLP, ax.EMBED), dense_init(spec, (2.0 * (self.layer_id + 1)) ** 0.5),
+                          dtype=spec.dtype, name="fc2")(x)
         return nn.Dropout(spec.drop_rate)(x, deterministic=deterministic)
 
 

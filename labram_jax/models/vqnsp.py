@@ -12,6 +12,7 @@ from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
 from labram_jax.models.neural_transformer import LaBraMClassifier
 from labram_jax.models.quantizer import NormEMAQuantizer
+from labram_jax.models.layers import logical_dense
 from labram_jax.models.spec import QuantizerSpec, TransformerSpec
 from labram_jax.ops import fourier
 from labram_jax.ops.losses import tokenizer_loss
@@ -26,12 +27,10 @@ class TaskLayer(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         kernel = inits.trunc_normal(0.02)
-        x = nn.Dense(self.hidden, name="dense_in", dtype=jnp.float32,
-                     kernel_init=nn.with_logical_partitioning(kernel, (ax.EMBED, ax.MLP)),
-                     bias_init=nn.with_logical_partitioning(inits.zeros, (ax.MLP,)))(x.astype(jnp.float32))
-        return nn.Dense(self.out, name="dense_out", dtype=jnp.float32,
-                        kernel_init=nn.with_logical_partitioning(kernel, (ax.MLP, self.out_axis)),
-                        bias_init=nn.with_logical_partitioning(inits.zeros, (self.out_axis,)))(jnp.tanh(x))
+        x = logical_dense(self.hidden, (ax.EMBED, ax.MLP), kernel, dtype=jnp.float32,
+                          name="dense_in")(x.astype(jnp.float32))
+        return logical_dense(self.out, (ax.MLP, self.out_axis), kernel, dtype=jnp.float32,
+                             name="dense_out")(jnp.tanh(x))
 
 
 class VQNSP(nn.Module):
