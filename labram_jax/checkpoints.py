@@ -156,3 +156,25 @@ def write_model(directory: str | os.PathLike[str], variables: Any, meta: Mapping
             MODEL: ocp.args.StandardSave(variables), META: ocp.args.JsonSave(dict(meta))}), force=True)
         manager.wait_until_finished()
     return os.path.join(directory, str(step))
+
+
+def build_model(meta: Mapping[str, Any]):
+    """The Flax module a checkpoint's variables belong to, rebuilt from its `meta`."""
+    from labram_jax.models import factory  # models import jax-heavy modules; keep this module light
+
+    config = model_config(meta)
+    kind = meta["kind"]
+    if kind == "tokenizer":
+        return factory.tokenizer_model(config)
+    if kind == "pretrain":
+        return factory.pretrain_model(config)
+    if kind == "finetune":
+        return factory.classifier_model(config, int(meta["num_outputs"]))
+    raise CheckpointError(f"unknown checkpoint kind {kind!r}; expected one of {KINDS}")
+
+
+def require_kind(meta: Mapping[str, Any], path: Any, *kinds: str, purpose: str = "") -> None:
+    """Raises a `CheckpointError` naming the path and the kinds accepted when `meta["kind"]` is not one."""
+    if meta.get("kind") not in kinds:
+        raise CheckpointError(f"{path} is a {meta.get('kind')!r} checkpoint; {purpose or 'this'} needs "
+                              f"{' or '.join(repr(k) for k in kinds)}")

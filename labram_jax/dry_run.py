@@ -36,6 +36,8 @@ def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, 
 
 def summarize(config: ml_collections.ConfigDict) -> str:
     """The dry-run report: one line per model with its parameter count in digits."""
+    if config.stage == "pipeline":
+        return "\n".join(f"[{name}] " + summarize(config.stages[name]) for name in config.order)
     lines = [f"stage: {config.stage}" + (f", model size: {config.model.size}" if "model" in config else "")]
     for description, official, model in models_of(config):
         count = factory.param_count(factory.abstract_variables(model))

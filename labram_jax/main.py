@@ -1,6 +1,6 @@
 """`python -m labram_jax.main --config=configs/X.py --workdir=DIR [--config.key=value ...] [--dry_run]`.
 
-Flags, distributed start-up and dispatch on `config.stage`; the stages live in `labram_jax/train/`.
+Flags, distributed start-up and dispatch on `config.stage`; the loop lives in `labram_jax/train/`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,32 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from labram_jax import dry_run
+from labram_jax.checkpoints import CheckpointError
+from labram_jax.config_errors import ConfigError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
                                           lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and logs.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, plots and results.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Build every model of the config abstractly, print its "
                              "parameter counts and exit without allocating or training.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-process runs: HOST:PORT of process 0 "
+                                   "(omit on TPU pods and SLURM, where JAX finds it).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process runs: number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index.")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() with the values JAX "
+                                 "detects from the cluster (TPU pod, SLURM) or the three flags above.")
 
-STAGES = ("tokenizer", "pretrain", "finetune", "evaluate")
+STAGES = ("tokenizer", "pretrain", "finetune", "evaluate", "pipeline")
+
+
+def _initialize_distributed() -> None:
+    if not (_DISTRIBUTED.value or _COORDINATOR.value):
+        return
+    import jax
+
+    kwargs = {k: v for k, v in dict(coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+                                    process_id=_PROCESS_ID.value).items() if v is not None}
+    jax.distributed.initialize(**kwargs)
 
 
 def main(argv: list[str]) -> int:
@@ -35,9 +53,21 @@ def main(argv: list[str]) -> int:
     if _DRY_RUN.value:
         print(dry_run.summarize(config))
         return 0
-    print(f"stage {config.stage!r} is not available yet: the training loops land with the training issue "
-          "(#5). Use --dry_run to build and size the models.", file=sys.stderr)
-    return 2
+    if not _WORKDIR.value:
+        raise app.UsageError("--workdir is required to train, e.g. --workdir=/tmp/labram-run")
+    _initialize_distributed()
+    from labram_jax.train.loop import NonFiniteLossError, run
+    from labram_jax.train.pipeline import run_pipeline
+
+    try:
+        if config.stage == "pipeline":
+            run_pipeline(config, _WORKDIR.value)
+        else:
+            run(config, _WORKDIR.value)
+    except (ConfigError, CheckpointError, NonFiniteLossError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

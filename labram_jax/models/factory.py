@@ -30,7 +30,14 @@ def _dtype(name: str) -> Any:
 
 
 def transformer_spec(model: ml_collections.ConfigDict, init_style: str, **overrides: Any) -> TransformerSpec:
-    """The neural Transformer described by `config.model` (size name plus overrides)."""
+    """The neural Transformer described by `config.model` (size name plus overrides).
+
+    Non-zero `model.width` / `depth` / `num_heads` shrink or grow the named size (demos and tests); the
+    temporal conv then gets `width / 25` channels, as every official size has.
+    """
+    shape = {k: int(model.get(k, 0)) for k in ("width", "depth", "num_heads") if model.get(k, 0)}
+    if "width" in shape:
+        shape["conv_channels"] = shape["width"] // 25
     return size_spec(
         model.size,
         layer_scale_init=model.layer_scale_init,
@@ -41,6 +48,7 @@ def transformer_spec(model: ml_collections.ConfigDict, init_style: str, **overri
         dtype=_dtype(model.get("dtype", "float32")),
         remat=model.get("remat", False),
         init_style=init_style,
+        **shape,
         **overrides)
 
 
@@ -59,8 +67,10 @@ def classifier_model(config: ml_collections.ConfigDict, num_outputs: int) -> LaB
 def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
     """VQ-NSP (official `vqnsp_encoder_base_decoder_3x200x12`) from `config.tokenizer`."""
     tok = config.tokenizer
+    width = int(tok.get("width", TOKENIZER_ENCODER["width"]))
     common = dict(max_patches=tok.max_patches, dtype=_dtype(tok.get("dtype", "float32")),
-                  remat=tok.get("remat", False))
+                  remat=tok.get("remat", False), width=width, conv_channels=width // 25,
+                  num_heads=int(tok.get("num_heads", TOKENIZER_ENCODER["num_heads"])))
     encoder = TransformerSpec(**{**TOKENIZER_ENCODER, "depth": tok.encoder_depth, **common})
     decoder = TransformerSpec(**{**TOKENIZER_DECODER, "depth": tok.decoder_depth, **common})
     quantizer = QuantizerSpec(num_codes=tok.num_codes, code_dim=tok.code_dim, decay=tok.ema_decay,

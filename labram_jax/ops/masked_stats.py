@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 
 
@@ -34,6 +35,9 @@ def masked_mean_var(x: jnp.ndarray, mask: jnp.ndarray, axis: int | Sequence[int]
 
 
 def l2_normalize(x: jnp.ndarray, axis: int = -1, eps: float = 1e-12) -> jnp.ndarray:
-    """`torch.nn.functional.normalize`: `x / max(||x||, eps)`."""
-    norm = jnp.sqrt(jnp.sum(x * x, axis=axis, keepdims=True))
-    return x / jnp.maximum(norm, eps)
+    """`torch.nn.functional.normalize`: `x / max(||x||, eps)`.
+
+    The clamp is applied to the squared norm so that the gradient at `x = 0` (padded tokens) is 0, not the
+    NaN of `sqrt'(0) * 0`; the values are identical.
+    """
+    return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=axis, keepdims=True), eps * eps))

@@ -1,0 +1,7 @@
+"""One stage of the demo (`configs/demo.py` runs them all): tokenizer on the synthetic demo datasets."""
+
+from labram_jax.config_defaults import demo_config
+
+
+def get_config():
+    return demo_config("tokenizer")

@@ -1,0 +1,1 @@
+"""Training: one loop, per-stage steps, optimiser, sharding, checkpoints, metrics."""

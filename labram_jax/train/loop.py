@@ -1,0 +1,343 @@
+"""The one training loop. Each stage (`labram_jax.train.stages`) supplies its model, loss and metrics.
+
+    config -> datasets -> mesh + shardings -> state (fresh, pre-trained parts, or resumed) -> jitted steps
+    -> metrics (JSONL, TensorBoard, progress bar) -> Orbax checkpoints -> evaluation -> plots, results.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+from tqdm import tqdm
+
+from labram_jax import checkpoints
+from labram_jax.config_errors import ConfigError
+from labram_jax.train import data as train_data
+from labram_jax.train import sharding as shd
+from labram_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
+from labram_jax.train.metric_writers import MetricWriter, read_metrics
+from labram_jax.train.optimizer import make_optimizer
+from labram_jax.train.plots import write_stage_plots
+from labram_jax.train.stages import make_stage
+from labram_jax.train.stages.base import Stage
+from labram_jax.train.state import TrainState, make_train_step
+
+RESULTS_FILE = "results.json"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+def _is_primary() -> bool:
+    return jax.process_index() == 0
+
+
+def _split_params(variables: Any) -> tuple[Any, Any]:
+    variables = dict(variables)
+    params = variables.pop("params")
+    return params, variables
+
+
+class Trainer:
+    """Sets up one stage on the mesh; `fit()` trains, evaluates and writes the stage's outputs."""
+
+    def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+        self.config = config
+        self.workdir = os.path.abspath(os.path.expanduser(workdir))
+        self.stage: Stage = make_stage(config)
+        self.stage.check_ready()
+        self.train_sources = train_data.sources(config, "train") if config.stage != "evaluate" else []
+        self.eval_sources = {which: train_data.sources(config, which) for which in ("validation", "test")}
+        if config.stage == "evaluate" and not any(self.eval_sources.values()):
+            raise ConfigError("config.data.validation and config.data.test are both empty: nothing to evaluate")
+        optim = config.optim
+        self.steps_per_epoch = train_data.steps_per_epoch(config, self.train_sources) if self.train_sources else 0
+        self.total_steps = optim.epochs * self.steps_per_epoch
+        if config.get("max_steps", 0):
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.mesh = shd.make_mesh(config.mesh)
+        self.rules = shd.rules_of(config)
+        shd.check_batch(optim.batch_size, optim.grad_accum_steps, self.mesh)
+        self.eval_batch = train_data.eval_batch_size(config)
+        shd.check_batch(self.eval_batch, 1, self.mesh, field="config.data.eval_batch_size")
+        self._build_state_functions()
+
+    # -- state -------------------------------------------------------------------------------------
+    def _build_state_functions(self) -> None:
+        stage, rng = self.stage, jax.random.PRNGKey(self.config.seed)
+        boxed = jax.eval_shape(stage.init_variables, rng)
+        var_shardings = shd.shardings_of(boxed, self.mesh, self.rules)
+        abstract_params, _ = _split_params(shd.unbox(boxed))
+        self.tx, self.schedule = make_optimizer(self.config.optim, abstract_params, max(self.steps_per_epoch, 1),
+                                                stage.layer_decay_depth())
+        init_rng, self.base_rng = jax.random.split(rng)
+
+        def init_state(key: jax.Array) -> TrainState:
+            params, extra = _split_params(nn.meta.unbox(stage.init_variables(key)))
+            return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params),
+                              extra=extra, rng=self.base_rng)
+
+        self.init_rng = init_rng
+        self.abstract_state = jax.eval_shape(init_state, init_rng)
+        rep = shd.replicated(self.mesh)
+        param_sh, extra_sh = _split_params(var_shardings)
+        opt_sh = optax.tree_map_params(self.tx, lambda _, s: s, self.abstract_state.opt_state, param_sh,
+                                       transform_non_params=lambda _: rep)
+        self.state_shardings = TrainState(step=rep, params=param_sh, opt_state=opt_sh, extra=extra_sh, rng=rep)
+        self.init_state = jax.jit(init_state, out_shardings=self.state_shardings)
+
+    def _fresh_state(self) -> tuple[TrainState, str | None]:
+        state = self.init_state(self.init_rng)
+        params, note = self.stage.restore_pretrained(state.params, self.mesh, self.rules)
+        if note is not None:
+            state = state.replace(params=jax.device_put(params, self.state_shardings.params))
+        return state, note
+
+    # -- compiled functions ------------------------------------------------------------------------
+    def _compile(self, frozen: Any) -> None:
+        frozen_sh = jax.tree.map(lambda x: x.sharding, frozen)
+        batch_sh = shd.batch_sharding(self.mesh)
+        step = make_train_step(self.stage.loss_fn, self.tx, self.schedule, self.config.optim.grad_accum_steps)
+        self.train_step = jax.jit(step, in_shardings=(self.state_shardings, batch_sh, frozen_sh),
+                                  out_shardings=(self.state_shardings, shd.replicated(self.mesh)),
+                                  donate_argnums=0)
+        rep = shd.replicated(self.mesh)
+        self.eval_step = jax.jit(self.stage.eval_fn, in_shardings=(
+            self.state_shardings.params, self.state_shardings.extra, batch_sh, frozen_sh),
+            out_shardings=(batch_sh, rep))
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def evaluate(self, params: Any, extra: Any, frozen: Any, which: str) -> dict[str, dict[str, Any]]:
+        """Metrics of every dataset of `config.data.<which>`: one ordered pass, padding masked out."""
+        results = {}
+        for label, source in self.eval_sources[which]:
+            per_example: dict[str, list[np.ndarray]] = {}
+            sums: dict[str, Any] = {}
+            valid_all: list[np.ndarray] = []
+            for local in train_data.eval_loader(self.config, source, self.eval_batch):
+                batch = shd.global_batch({k: local[k] for k in train_data.EVAL_KEYS}, self.mesh)
+                outputs, batch_sums = self.eval_step(params, extra, batch, frozen)
+                gathered = multihost_utils.process_allgather({**outputs, "valid": batch["valid"]}, tiled=True)
+                valid_all.append(np.asarray(gathered.pop("valid")))
+                for k, v in gathered.items():
+                    per_example.setdefault(k, []).append(np.asarray(v))
+                for k, v in jax.device_get(batch_sums).items():
+                    sums[k] = sums.get(k, 0) + np.asarray(v, np.float64)
+            valid = np.concatenate(valid_all)
+            merged = {k: np.concatenate(v)[valid] for k, v in per_example.items()}
+            if "index" in merged and len(np.unique(merged["index"])) != len(source):
+                raise RuntimeError(f"evaluation of {label} saw {len(np.unique(merged['index']))} distinct examples "
+                                   f"of {len(source)}")
+            metrics = self.stage.summarize(merged, sums)
+            results[label] = {"metrics": metrics, "per_example": merged, "sums": sums}
+        return results
+
+    # -- the run -----------------------------------------------------------------------------------
+    def meta(self, step: int, **extra: Any) -> dict[str, Any]:
+        more = {"num_outputs": self.config.task.num_outputs} if self.stage.kind == "finetune" else {}
+        return checkpoints.make_meta(self.stage.kind, self.config, step, **more, **extra)
+
+    def fit(self) -> dict[str, Any]:
+        config, stage = self.config, self.stage
+        os.makedirs(self.workdir, exist_ok=True)
+        if _is_primary():
+            with open(os.path.join(self.workdir, "config.json"), "w") as f:
+                json.dump(config.to_dict(), f, indent=2, default=str)
+        results_path = os.path.join(self.workdir, RESULTS_FILE)
+        ckpt = RunCheckpoints(self.workdir, config, stage.monitor())
+        writer = MetricWriter(self.workdir, enabled=_is_primary())
+        try:
+            with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+                frozen = stage.load_frozen(self.mesh, self.rules)
+                self._compile(frozen)
+                loader = train_data.train_loader(config, self.train_sources)
+                start = ckpt.latest_step()
+                if start is not None:
+                    abstract = abstract_with_shardings(self.abstract_state, self.state_shardings)
+                    state = ckpt.restore(abstract, loader, start)
+                    print(f"[{config.stage}] resuming from step {start} of {self.total_steps} ({self.workdir})")
+                else:
+                    state, note = self._fresh_state()
+                    if note:
+                        print(f"[{config.stage}] initialised {note}")
+                if start is not None and start >= self.total_steps and os.path.exists(results_path):
+                    print(f"[{config.stage}] already complete ({self.total_steps} steps); results in {results_path}")
+                    with open(results_path) as f:
+                        return json.load(f)
+                state = self._train(state, loader, ckpt, writer, frozen, start or 0)
+                return self._finish(state, ckpt, writer, frozen)
+        finally:
+            ckpt.wait()
+            ckpt.close()
+            writer.close()
+
+    def _train(self, state: TrainState, loader: Any, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any,
+               start: int) -> TrainState:
+        config = self.config
+        log_every = max(1, config.log.every_steps)
+        ckpt_every = config.checkpoint.every_steps or self.steps_per_epoch
+        eval_every = int(config.eval.every_epochs * self.steps_per_epoch) if config.eval.every_epochs else 0
+        last_saved = start if start else None
+        pending: tuple[int, Any] | None = None
+        window: list[dict[str, float]] = []
+        bar = tqdm(total=self.total_steps, initial=start, desc=config.stage, unit="step", dynamic_ncols=True,
+                   disable=not _is_primary() or not config.log.progress, smoothing=0.1)
+
+        def check(step: int, metrics: Any) -> None:
+            values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            if not math.isfinite(values["loss"]):
+                where = f"the last complete checkpoint is step {last_saved} in " \
+                        f"{os.path.join(self.workdir, checkpoints.LATEST_DIR)}" if last_saved is not None \
+                    else "no checkpoint was saved yet"
+                raise NonFiniteLossError(
+                    f"[{config.stage}] loss is {values['loss']} at step {step}; stopping. {where}. Lower "
+                    "config.optim.lr, enable config.optim.clip_grad_norm, or use float32 compute "
+                    "(config.model.dtype).")
+            window.append(values)
+            bar.update(1)
+            bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}", refresh=False)
+            if step % log_every == 0 or step == self.total_steps:
+                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                writer.write(step, "train", mean)
+                window.clear()
+
+        t0 = time.time()
+        for step in range(start + 1, self.total_steps + 1):
+            local = next(loader)
+            batch = shd.global_batch({k: local[k] for k in train_data.TRAIN_KEYS}, self.mesh)
+            state, metrics = self.train_step(state, batch, frozen)
+            if pending is not None:  # one step behind: the host never waits for the step just queued
+                check(*pending)
+            pending = (step, metrics)
+            boundary = step == self.total_steps
+            if eval_every and (step % eval_every == 0 or boundary):
+                check(*pending)
+                pending = None
+                self._validate(state, ckpt, writer, frozen, step)
+            if step % ckpt_every == 0 or boundary:
+                if pending is not None:
+                    check(*pending)
+                    pending = None
+                ckpt.save(state, step, loader, self.meta(step))
+                last_saved = step
+        if pending is not None:
+            check(*pending)
+        bar.close()
+        if _is_primary() and self.total_steps > start:
+            rate = (self.total_steps - start) / max(time.time() - t0, 1e-9)
+            print(f"[{config.stage}] {self.total_steps - start} steps at {rate:.2f} steps/s")
+        return state
+
+    def _validate(self, state: TrainState, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any,
+                  step: int) -> None:
+        if not self.eval_sources["validation"]:
+            return
+        results = self.evaluate(state.params, state.extra, frozen, "validation")
+        monitor = self.stage.monitor()
+        for label, result in results.items():
+            writer.write(step, "validation", _scalars(result["metrics"]))
+        if monitor is not None:
+            first = next(iter(results.values()))["metrics"]
+            value = first.get(monitor[0])
+            if value is None:
+                raise ConfigError(f"monitor {monitor[0]!r} is not a validation metric of this stage; choose one of "
+                                  f"{sorted(first)} (config.task.monitor)")
+            ckpt.save_best(state, step, self.meta(step, monitor=monitor[0], monitor_mode=monitor[1],
+                                                  monitor_value=float(value)), float(value))
+
+    def _finish(self, state: TrainState, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any
+                ) -> dict[str, Any]:
+        config, stage = self.config, self.stage
+        ckpt.wait()
+        selected_step, params, extra = int(jax.device_get(state.step)), state.params, state.extra
+        abstract = abstract_with_shardings(self.abstract_state, self.state_shardings)
+        best = ckpt.restore_best_model(abstract)
+        if best is not None:
+            selected_step, model = best
+            params, extra = _split_params(model)
+        results: dict[str, Any] = {"stage": config.stage, "kind": stage.kind, "workdir": self.workdir,
+                                   "steps": self.total_steps, "selected_step": selected_step,
+                                   "monitor": list(stage.monitor() or [])}
+        plots_extra: dict[str, Any] = {}
+        for which in ("validation", "test"):
+            evaluated = self.evaluate(params, extra, frozen, which) if self.eval_sources[which] else {}
+            results[which] = {label: _scalars(r["metrics"]) for label, r in evaluated.items()}
+            for label, r in evaluated.items():
+                writer.write(selected_step, f"{which}_selected", _scalars(r["metrics"]))
+                if hasattr(stage, "confusion_matrix") and "confusion" not in plots_extra:
+                    plots_extra["confusion"] = stage.confusion_matrix(r["per_example"])
+                if "code_counts" in r["sums"] and "code_counts" not in plots_extra:
+                    plots_extra["code_counts"] = np.asarray(r["sums"]["code_counts"])
+        if stage.kind == "tokenizer" and "code_counts" not in plots_extra:
+            plots_extra["code_counts"] = np.asarray(jax.device_get(extra["quantizer"]["quantize"]["usage"]))
+        train_records = [r for r in read_metrics(self.workdir) if r.get("split") == "train"] if _is_primary() else []
+        if train_records:
+            results["final_train"] = {k: v for k, v in train_records[-1].items() if k not in ("split",)}
+        if _is_primary():
+            names = list(config.task.get("class_names", ())) if "task" in config else None
+            results["plots"] = write_stage_plots(
+                self.workdir, read_metrics(self.workdir), confusion=plots_extra.get("confusion"),
+                class_names=names or None, code_counts=plots_extra.get("code_counts"))
+            with open(os.path.join(self.workdir, RESULTS_FILE), "w") as f:
+                json.dump(results, f, indent=2, default=_json_default)
+        return results
+
+    def evaluate_only(self) -> dict[str, Any]:
+        """The `evaluate` stage: a trained checkpoint on the validation and test splits."""
+        config = self.config
+        path = config.get("init_checkpoint", "")
+        if not path:
+            raise ConfigError("config.init_checkpoint is empty: the evaluate stage needs a fine-tuned checkpoint")
+        os.makedirs(self.workdir, exist_ok=True)
+        with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
+            from labram_jax.train.restore import restore_on_mesh
+            variables, meta, _ = restore_on_mesh(path, self.mesh, self.rules)
+            checkpoints.require_kind(meta, path, "finetune", purpose="the evaluate stage")
+            params, extra = _split_params(variables)
+            params = jax.device_put(params, self.state_shardings.params)
+            self._compile(None)
+            results: dict[str, Any] = {"stage": "evaluate", "checkpoint": path, "step": meta["step"]}
+            confusion = None
+            for which in ("validation", "test"):
+                evaluated = self.evaluate(params, extra, None, which) if self.eval_sources[which] else {}
+                results[which] = {label: _scalars(r["metrics"]) for label, r in evaluated.items()}
+                for r in evaluated.values():
+                    confusion = self.stage.confusion_matrix(r["per_example"]) if confusion is None else confusion
+        if _is_primary():
+            results["plots"] = write_stage_plots(self.workdir, [], confusion=confusion,
+                                                 class_names=list(config.task.get("class_names", ())) or None)
+            with open(os.path.join(self.workdir, RESULTS_FILE), "w") as f:
+                json.dump(results, f, indent=2, default=_json_default)
+        return results
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating, np.integer))}
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Runs `config.stage` in `workdir` and returns its results (also in `workdir/results.json`)."""
+    trainer = Trainer(config, workdir)
+    if config.stage == "evaluate":
+        return trainer.evaluate_only()
+    return trainer.fit()

@@ -1,0 +1,95 @@
+"""Masked EEG modeling (ref. §5): symmetric masking, the frozen tokenizer's codes as targets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from labram_jax import checkpoints, layout
+from labram_jax.config_errors import ConfigError
+from labram_jax.models import factory
+from labram_jax.ops.losses import mem_loss
+from labram_jax.ops.masking import random_masking, symmetric_complement
+from labram_jax.train.restore import restore_on_mesh
+from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
+
+EVAL_MASK_SEED = 1234
+"""Evaluation masks are drawn from a fixed key: the same tokens are hidden at every evaluation."""
+
+
+class PretrainStage(Stage):
+    kind = "pretrain"
+
+    def build_model(self):
+        return factory.pretrain_model(self.config)
+
+    def init_variables(self, rng):
+        batch = self.example_batch()
+        n = batch[layout.EEG].shape[1] * batch[layout.EEG].shape[2]
+        masked = jnp.zeros((1, n), bool)
+        return self.model.init(rng, *model_inputs(batch), masked)
+
+    def check_ready(self) -> None:
+        path = self.config.tokenizer.get("checkpoint", "")
+        how = ("train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "
+               "convert the official vqnsp.pth with `python -m labram_jax.convert`) and pass "
+               "--config.tokenizer.checkpoint=DIR")
+        if not path:
+            raise ConfigError(f"config.tokenizer.checkpoint is empty: pre-training predicts the codes of a trained "
+                              f"tokenizer; {how}")
+        if not os.path.exists(os.path.expanduser(path)):
+            raise ConfigError(f"config.tokenizer.checkpoint={path!r} does not exist; {how}")
+        meta = checkpoints.read_meta(path)
+        checkpoints.require_kind(meta, path, "tokenizer", purpose="config.tokenizer.checkpoint")
+        codes = meta["config"]["tokenizer"]["num_codes"]
+        if codes != self.config.tokenizer.num_codes:
+            raise ConfigError(f"config.tokenizer.num_codes={self.config.tokenizer.num_codes} but the tokenizer at "
+                              f"{path} has {codes} codes; set --config.tokenizer.num_codes={codes}")
+
+    def load_frozen(self, mesh, rules) -> Any:
+        variables, _, module = restore_on_mesh(self.config.tokenizer.checkpoint, mesh, rules)
+        self.tokenizer = module
+        return variables
+
+    def _targets(self, frozen, inputs) -> jax.Array:
+        codes = self.tokenizer.apply(frozen, *inputs, method=self.tokenizer.get_codebook_indices)
+        return jax.lax.stop_gradient(codes)
+
+    def _forward(self, params, inputs, masked, deterministic, rngs=None):
+        return self.model.apply({"params": params}, *inputs, masked, deterministic=deterministic, rngs=rngs)
+
+    def loss_fn(self, params, extra, batch, rng, frozen):
+        mask_rng, dropout_rng = jax.random.split(rng)
+        inputs = model_inputs(batch)
+        valid = layout.token_mask(inputs[2], inputs[3])
+        masked = random_masking(mask_rng, valid, self.config.data.mask_ratio)
+        logits = self._forward(params, inputs, masked, False, {"dropout": dropout_rng})
+        loss, metrics = mem_loss(logits, self._targets(frozen, inputs), masked, symmetric_complement(masked, valid))
+        return loss, (metrics, extra)
+
+    def eval_fn(self, params, extra, batch, frozen):
+        inputs = eval_inputs(batch)
+        valid = layout.token_mask(inputs[2], inputs[3])
+        masked = random_masking(jax.random.PRNGKey(EVAL_MASK_SEED), valid, self.config.data.mask_ratio)
+        visible = symmetric_complement(masked, valid)
+        logits = self._forward(params, inputs, masked, True)
+        labels = self._targets(frozen, inputs)
+        hit = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+        f = lambda m: m.astype(jnp.float32)  # noqa: E731
+        sums = {"hits_masked": jnp.sum(hit * f(masked)), "hits_visible": jnp.sum(hit * f(visible)),
+                "ce_masked": jnp.sum(ce * f(masked)), "ce_visible": jnp.sum(ce * f(visible)),
+                "n_masked": jnp.sum(f(masked)), "n_visible": jnp.sum(f(visible))}
+        return {}, sums
+
+    def summarize(self, per_example, sums):
+        nm, nv = max(float(sums["n_masked"]), 1.0), max(float(sums["n_visible"]), 1.0)
+        return {"mlm_acc": float(sums["hits_masked"]) / nm, "mlm_acc_sym": float(sums["hits_visible"]) / nv,
+                "loss": float(sums["ce_masked"]) / nm + float(sums["ce_visible"]) / nv}
+
+    def monitor(self):
+        return ("loss", "min")

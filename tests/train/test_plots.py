@@ -1,0 +1,52 @@
+import os
+
+import numpy as np
+
+from labram_jax.train import plots
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path):
+    with open(path, "rb") as f:
+        return os.path.getsize(path) > 1000 and f.read(8) == _PNG
+
+
+RECORDS = [
+    {"step": 0, "split": "train", "loss": 2.0, "lr": 1e-4, "note": "warmup"},
+    {"step": 10, "split": "train", "loss": 1.5, "lr": 2e-4},
+    {"step": 10, "split": "validation", "loss": 1.7, "accuracy": float("nan")},
+    {"step": 20, "split": "train", "loss": 1.2},
+    {"step": 20, "split": "validation", "loss": 1.4, "accuracy": 0.6},
+]
+
+
+def test_plot_curves(tmp_path):
+    path = plots.plot_curves(RECORDS, str(tmp_path / "sub" / "curves.png"), title="run")
+    assert _is_png(path)
+    assert _is_png(plots.plot_curves([], str(tmp_path / "empty.png")))
+
+
+def test_plot_confusion(tmp_path):
+    matrix = np.array([[5, 1, 0], [2, 7, 1], [0, 0, 0]])
+    path = plots.plot_confusion(matrix, ["a", "b", "c"], str(tmp_path / "cm.png"), title="test")
+    assert _is_png(path)
+
+
+def test_plot_codebook_usage(tmp_path):
+    counts = np.random.default_rng(0).poisson(3.0, 64)
+    counts[:5] = 0
+    assert _is_png(plots.plot_codebook_usage(counts, str(tmp_path / "codes.png")))
+    assert _is_png(plots.plot_codebook_usage(np.zeros(8, int), str(tmp_path / "none.png")))
+
+
+def test_write_stage_plots(tmp_path):
+    paths = plots.write_stage_plots(
+        str(tmp_path), RECORDS, confusion=np.eye(2, dtype=int) * 3, code_counts=np.arange(16)
+    )
+    names = [os.path.basename(p) for p in paths]
+    assert names == ["loss_curves.png", "confusion_matrix.png", "codebook_usage.png"]
+    assert all(os.path.dirname(p) == str(tmp_path / "plots") and _is_png(p) for p in paths)
+    assert [os.path.basename(p) for p in plots.write_stage_plots(str(tmp_path), RECORDS)] == [
+        "loss_curves.png"
+    ]
