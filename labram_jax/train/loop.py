@@ -57,11 +57,12 @@ class Trainer:
         self.config = config
         self.workdir = os.path.abspath(os.path.expanduser(workdir))
         self.stage: Stage = make_stage(config)
-        self.stage.check_ready()
+        # Data first: on a fresh machine the first thing to tell a user is which dataset to build.
         self.train_sources = train_data.sources(config, "train") if config.stage != "evaluate" else []
         self.eval_sources = {which: train_data.sources(config, which) for which in ("validation", "test")}
         if config.stage == "evaluate" and not any(self.eval_sources.values()):
             raise ConfigError("config.data.validation and config.data.test are both empty: nothing to evaluate")
+        self.stage.check_ready()
         optim = config.optim
         self.steps_per_epoch = train_data.steps_per_epoch(config, self.train_sources) if self.train_sources else 0
         self.total_steps = optim.epochs * self.steps_per_epoch

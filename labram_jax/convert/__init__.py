@@ -1,0 +1,117 @@
+"""Import the official LaBraM PyTorch checkpoints: `python -m labram_jax.convert --checkpoint F --out DIR`.
+
+`convert` reads the file safely (`reading`), infers the architecture and maps every tensor (`mapping`), and
+only when all of it checks out writes an ordinary checkpoint of this project (`labram_jax.checkpoints`: an
+Orbax manager directory with step 0, items `model` and `meta`) plus `DIR/conversion.json`, the account of
+every official tensor. The result is what `labram_jax.load` reads, fine-tuning restores (kind `pretrain` or
+`finetune`) and pre-training uses as its tokenizer (kind `tokenizer`).
+
+Official -> kind: `labram-base.pth` and any `NeuralTransformerForMEM` state dict (`student.*`, `lm_head.*`,
+`projection_head.*`) -> `pretrain`; `labram_<size>_patch200_200` fine-tuned models -> `finetune`;
+`vqnsp.pth` -> `tokenizer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import flax.linen as nn
+import ml_collections
+import numpy as np
+
+from labram_jax import checkpoints
+from labram_jax.convert import mapping
+from labram_jax.convert.reading import (
+    ConversionError,
+    UnsafeCheckpointError,
+    read_state_dict,
+    sha256,
+)
+from labram_jax.models import factory, official_names
+
+__all__ = ["CONVERSION_FILE", "ConversionError", "UnsafeCheckpointError", "convert", "convert_state_dict"]
+
+CONVERSION_FILE = "conversion.json"
+REPORT_FORMAT = "labram_jax.conversion/1"
+
+
+def _check_out_dir(out: str) -> None:
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise ConversionError(f"--out {out} already exists and is not an empty directory; choose a new one")
+
+
+@dataclasses.dataclass
+class Converted:
+    """The result of mapping a state dict: architecture, the config and module it rebuilds, the variables."""
+    arch: mapping.Architecture
+    config: ml_collections.ConfigDict
+    model: nn.Module
+    result: mapping.Mapped
+    prefix_added: str | None
+
+
+def convert_state_dict(tensors: Mapping[str, np.ndarray], source: str, kind: str = "auto",
+                       allow_missing: Sequence[str] = (), allow_unexpected: Sequence[str] = ()) -> Converted:
+    """Official-layout tensors (names as in the file) -> our variables, in memory; `source` names the file
+    in error messages. Raises `ConversionError` listing every unknown, missing or mis-shaped tensor."""
+    if kind not in ("auto",) + mapping.KINDS:
+        raise ConversionError(f"--kind {kind!r} is not one of auto, {', '.join(mapping.KINDS)}")
+    prefix_added = None
+    if mapping.add_student_prefix(tensors):
+        prefix_added = mapping.STUDENT
+        tensors = {prefix_added + name: value for name, value in tensors.items()}
+    arch = mapping.infer_architecture({n: tuple(v.shape) for n, v in tensors.items()}, source, kind,
+                                      allow_unexpected)
+    config = mapping.build_config(arch)
+    model = mapping.build_model(arch, config)
+    result = mapping.map_state_dict(tensors, arch, model, source, allow_missing, allow_unexpected)
+    return Converted(arch, config, model, result, prefix_added)
+
+
+def convert(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], kind: str = "auto",
+            allow_missing: Sequence[str] = (), allow_unexpected: Sequence[str] = ()) -> dict[str, Any]:
+    """Converts an official checkpoint file into a checkpoint directory `out`; returns the report.
+
+    Raises `ConversionError` (and `UnsafeCheckpointError` for files that would run code when unpickled)
+    before anything is written.
+    """
+    out = os.path.abspath(os.path.expanduser(os.fspath(out)))
+    _check_out_dir(out)
+    state = read_state_dict(checkpoint)
+    done = convert_state_dict(state.tensors, state.path, kind, allow_missing, allow_unexpected)
+    arch, result = done.arch, done.result
+
+    source = {"file": state.path, "sha256": sha256(state.path), "bytes": os.path.getsize(state.path),
+              "format": state.file_format, "wrapper": state.wrapper, "prefix_removed": state.prefix_removed,
+              "prefix_added": done.prefix_added, "official_architecture": arch.official_model}
+    extra = {"num_outputs": arch.num_outputs} if arch.kind == "finetune" else {}
+    meta = checkpoints.make_meta(arch.kind, done.config, step=0, source=source, **extra)
+    step_dir = checkpoints.write_model(out, result.variables, meta)
+
+    report = {
+        "format": REPORT_FORMAT,
+        "source": source,
+        "kind": arch.kind,
+        "architecture": arch.summary(),
+        "checkpoint": step_dir,
+        "parameters": factory.param_count(result.variables),
+        "official_parameters": official_names.OFFICIAL_PARAM_COUNTS[arch.official_model],
+        "counts": {"file_tensors": len(state.tensors), "mapped": len(result.mapped),
+                   "let_go": len(result.let_go),
+                   "initialised": sum(e["action"] == "initialised" for e in result.let_go)},
+        "let_go": result.let_go,
+        "unused_patterns": result.unused_patterns,
+        "mapped": [{**entry, "dtype": state.dtypes.get(_file_name(entry["official"], done.prefix_added))}
+                   for entry in result.mapped],
+    }
+    with open(os.path.join(out, CONVERSION_FILE), "w") as f:
+        json.dump(report, f, indent=1)
+    return report
+
+
+def _file_name(name: str, prefix_added: str | None) -> str:
+    return name[len(prefix_added):] if prefix_added and name.startswith(prefix_added) else name
