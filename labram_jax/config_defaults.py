@@ -94,7 +94,7 @@ def pretrain_config(size: str = "base") -> ml_collections.ConfigDict:
     config.tokenizer = tokenizer_model_config()
     config.optim = ml_collections.ConfigDict(dict(
         batch_size=512, lr=5e-4, min_lr=1e-5, warmup_epochs=5, epochs=50, b1=0.9, b2=0.98, eps=1e-8,
-        weight_decay=0.05, clip_grad_norm=3.0, grad_accum_steps=1))
+        weight_decay=0.05, clip_grad_norm=3.0, grad_accum_steps=1, warmup_steps=-1))
     # The paper caps sequences at 256 tokens (4 s x 64 channels); every example is padded to this budget.
     config.data = _data("eeg_corpus/w4", max_channels=64, max_patches=4, mask_ratio=0.5)
     return config
@@ -112,7 +112,7 @@ def tokenizer_config() -> ml_collections.ConfigDict:
     config.tokenizer = tokenizer_model_config()
     config.optim = ml_collections.ConfigDict(dict(
         batch_size=1024, lr=5e-5, lr_batch_rescale=True, min_lr=1e-5, warmup_epochs=10, epochs=100, b1=0.9,
-        b2=0.99, eps=1e-8, weight_decay=1e-4, clip_grad_norm=0.0, grad_accum_steps=1))
+        b2=0.99, eps=1e-8, weight_decay=1e-4, clip_grad_norm=0.0, grad_accum_steps=1, warmup_steps=-1))
     # The reference slides its 4-s tokenizer windows by 1 s (`eeg_corpus` config `w4s1`).
     config.data = _data("eeg_corpus/w4s1", max_channels=64, max_patches=4)
     return config
@@ -142,7 +142,7 @@ def finetune_config(size: str = "base", *, dataset: str, kind: str, num_outputs:
     config.optim = ml_collections.ConfigDict(dict(
         batch_size=512, lr=5e-4, min_lr=1e-6, warmup_epochs=recipe["warmup_epochs"], epochs=recipe["epochs"],
         b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.05, layer_decay=recipe["layer_decay"], clip_grad_norm=0.0,
-        grad_accum_steps=1))
+        grad_accum_steps=1, warmup_steps=-1))
     config.data = _data(f"{dataset}:train", f"{dataset}:validation", f"{dataset}:test", max_channels=max_channels,
                         max_patches=max_patches)
     return config

@@ -1,0 +1,72 @@
+"""A stopped or killed run, restarted with the same command, continues with the same losses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from labram_jax.train.loop import run
+from labram_jax.train.metric_writers import read_metrics
+from tests.train.tiny_configs import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _losses(workdir: str) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in read_metrics(workdir) if r["split"] == "train"}
+
+
+def _config(data_dir: str, steps: int):
+    # The tokenizer exercises every kind of state: params, Adam moments, the quantiser's k-means / EMA
+    # collection and the shuffled data iterator.
+    config = tiny_config("tokenizer", data_dir, steps=steps)
+    config.checkpoint.every_steps = 3
+    return config
+
+
+def test_stop_and_restart_gives_the_same_losses(demo_data_dir, tmp_path):
+    reference = str(tmp_path / "reference")
+    run(_config(demo_data_dir, 6), reference)
+    resumed = str(tmp_path / "resumed")
+    run(_config(demo_data_dir, 3), resumed)  # stops after the checkpoint at step 3
+    assert sorted(_losses(resumed)) == [1, 2, 3]
+    run(_config(demo_data_dir, 6), resumed)
+    ref, res = _losses(reference), _losses(resumed)
+    assert sorted(res) == list(range(1, 7))
+    np.testing.assert_allclose([res[s] for s in range(4, 7)], [ref[s] for s in range(4, 7)], rtol=1e-6)
+    # The same command once more: nothing left to train.
+    again = run(_config(demo_data_dir, 6), resumed)
+    assert again["steps"] == 6
+
+
+def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp_path):
+    reference = str(tmp_path / "reference")
+    run(_config(demo_data_dir, 9), reference)
+    workdir = str(tmp_path / "killed")
+    args = [sys.executable, "-m", "labram_jax.main", "--config=configs/demo_tokenizer.py", f"--workdir={workdir}"]
+    overrides = [f"--config.data.data_dir={demo_data_dir}", "--config.data.train=demo/tuab:train",
+                 "--config.data.validation=", "--config.tokenizer.width=100", "--config.tokenizer.num_heads=4",
+                 "--config.tokenizer.encoder_depth=1", "--config.tokenizer.decoder_depth=1",
+                 "--config.tokenizer.num_codes=16", "--config.tokenizer.code_dim=8", "--config.optim.batch_size=8",
+                 "--config.optim.epochs=1", "--config.optim.warmup_epochs=0", "--config.optim.warmup_steps=1",
+                 "--config.max_steps=9", "--config.log.every_steps=1", "--config.log.progress=False",
+                 "--config.checkpoint.every_steps=3", "--config.eval.every_epochs=0"]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.Popen(args + overrides, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = os.path.join(workdir, "checkpoints", "3")
+    deadline = time.time() + 300
+    while not os.path.isdir(first) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # wherever it is: training step 4-6, or in the middle of a save
+    proc.wait()
+    done = subprocess.run(args + overrides, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "resuming from step" in done.stdout
+    ref, res = _losses(reference), _losses(workdir)
+    assert sorted(res) == list(range(1, 10))
+    np.testing.assert_allclose([res[s] for s in range(1, 10)], [ref[s] for s in range(1, 10)], rtol=1e-6)
