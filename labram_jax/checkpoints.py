@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import ml_collections
@@ -160,7 +161,9 @@ def write_model(directory: str | os.PathLike[str], variables: Any, meta: Mapping
 
 def build_model(meta: Mapping[str, Any]):
     """The Flax module a checkpoint's variables belong to, rebuilt from its `meta`."""
-    from labram_jax.models import factory  # models import jax-heavy modules; keep this module light
+    from labram_jax.models import (
+        factory,  # models import jax-heavy modules; keep this module light
+    )
 
     config = model_config(meta)
     kind = meta["kind"]

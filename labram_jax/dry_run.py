@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from labram_jax import config_defaults
 from labram_jax.models import factory
 from labram_jax.models.official_names import OFFICIAL_PARAM_COUNTS
 
@@ -34,6 +35,16 @@ def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, 
     raise ValueError(f"config field stage={stage!r} is not one of tokenizer | pretrain | finetune | evaluate")
 
 
+def _resized(config: ml_collections.ConfigDict) -> bool:
+    """True when the config shrinks or grows a model away from the official shapes (demos, tests)."""
+    model = config.get("model", {})
+    tok = config.get("tokenizer", {})
+    defaults = config_defaults.tokenizer_model_config()
+    changed_tok = any(tok.get(k, defaults[k]) != defaults[k]
+                      for k in ("width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim"))
+    return any(model.get(k, 0) for k in ("width", "depth", "num_heads")) or changed_tok
+
+
 def summarize(config: ml_collections.ConfigDict) -> str:
     """The dry-run report: one line per model with its parameter count in digits."""
     if config.stage == "pipeline":
@@ -42,7 +53,7 @@ def summarize(config: ml_collections.ConfigDict) -> str:
     for description, official, model in models_of(config):
         count = factory.param_count(factory.abstract_variables(model))
         line = f"  {description:<44} {count:>14,} parameters"
-        if official is not None:
+        if official is not None and not _resized(config):
             expected = OFFICIAL_PARAM_COUNTS[official]
             verdict = "matches" if count == expected else f"DIFFERS from {expected:,} of"
             line += f"  ({verdict} official {official})"

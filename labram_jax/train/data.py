@@ -7,7 +7,8 @@ A dataset entry is `name/config[:split]` (e.g. `tuab/default:train`, `eeg_corpus
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import ml_collections

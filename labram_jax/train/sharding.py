@@ -9,7 +9,8 @@ through GSPMD, and the models' `with_logical_constraint` hints stay hints.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -13,8 +12,17 @@ import optax
 from labram_jax import checkpoints, layout
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
-from labram_jax.ops.losses import binary_cross_entropy, label_smoothing_cross_entropy, mse_regression
-from labram_jax.train.evaluation import DEFAULT_MONITOR, confusion, monitor_mode, task_metrics
+from labram_jax.ops.losses import (
+    binary_cross_entropy,
+    label_smoothing_cross_entropy,
+    mse_regression,
+)
+from labram_jax.train.evaluation import (
+    DEFAULT_MONITOR,
+    confusion,
+    monitor_mode,
+    task_metrics,
+)
 from labram_jax.train.restore import backbone_params, restore_on_mesh, shape_mismatches
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
@@ -109,7 +117,7 @@ class FinetuneStage(Stage):
         outputs, labels = per_example["outputs"], per_example["label"]
         metrics = task_metrics(kind, labels, outputs[:, 0] if kind == "binary" else outputs)
         metrics["loss"] = float(sums["loss"]) / max(float(sums["count"]), 1.0)
-        metrics["examples"] = int(len(labels))
+        metrics["examples"] = len(labels)
         return metrics
 
     def confusion_matrix(self, per_example) -> np.ndarray | None:

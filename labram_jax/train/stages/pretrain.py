@@ -80,7 +80,7 @@ class PretrainStage(Stage):
         labels = self._targets(frozen, inputs)
         hit = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
-        f = lambda m: m.astype(jnp.float32)  # noqa: E731
+        f = lambda m: m.astype(jnp.float32)
         sums = {"hits_masked": jnp.sum(hit * f(masked)), "hits_visible": jnp.sum(hit * f(visible)),
                 "ce_masked": jnp.sum(ce * f(masked)), "ce_visible": jnp.sum(ce * f(visible)),
                 "n_masked": jnp.sum(f(masked)), "n_visible": jnp.sum(f(visible))}
