@@ -57,7 +57,7 @@ class LoadedModel:
             self._classifier = factory.classifier_model(config, 0)
             width = self._classifier.spec.width
             self._classifier_vars = {"params": {
-                "backbone": variables["params"]["student"]["backbone"],
+                "backbone": checkpoints.backbone_params(variables["params"], kind),
                 "fc_norm": {"scale": jnp.ones((width,), jnp.float32), "bias": jnp.zeros((width,), jnp.float32)}}}
         elif kind == "finetune":
             self._classifier, self._classifier_vars = module, variables

@@ -47,12 +47,15 @@ def make_meta(kind: str, config: ml_collections.ConfigDict | Mapping[str, Any], 
         raise ValueError(f"checkpoint kind {kind!r} is not one of {KINDS}")
     cfg = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
     return json.loads(json.dumps({"format": FORMAT, "kind": kind, "config": cfg, "step": int(step), **extra},
-                                 default=_json_default))
+                                 default=json_default))
 
 
-def _json_default(x: Any) -> Any:
+def json_default(x: Any) -> Any:
+    """`json.dump(..., default=json_default)`: numpy scalars and arrays, sets; anything else as text."""
     if isinstance(x, (np.integer, np.floating, np.bool_)):
         return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
     if isinstance(x, (tuple, set)):
         return list(x)
     return str(x)
@@ -174,6 +177,16 @@ def build_model(meta: Mapping[str, Any]):
     if kind == "finetune":
         return factory.classifier_model(config, int(meta["num_outputs"]))
     raise CheckpointError(f"unknown checkpoint kind {kind!r}; expected one of {KINDS}")
+
+
+def backbone_params(params: Any, kind: str) -> Any:
+    """The neural Transformer inside a checkpoint's params: `student.backbone` of a pre-training model
+    (ref. §6.2: only `student.` weights are kept), `backbone` of a fine-tuned one."""
+    if kind == "pretrain":
+        return params["student"]["backbone"]
+    if kind == "finetune":
+        return params["backbone"]
+    raise CheckpointError(f"a {kind!r} checkpoint holds no neural Transformer backbone")
 
 
 def require_kind(meta: Mapping[str, Any], path: Any, *kinds: str, purpose: str = "") -> None:

@@ -14,7 +14,6 @@ import os
 from typing import Any
 
 import grain
-import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -99,7 +98,3 @@ class RunCheckpoints:
         self.latest.close()
         if self.best is not None:
             self.best.close()
-
-
-def abstract_with_shardings(abstract: Any, shardings: Any) -> Any:
-    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)

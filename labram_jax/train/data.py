@@ -87,9 +87,8 @@ def train_loader(config: ml_collections.ConfigDict, train: list[tuple[str, Any]]
 
 
 def eval_batch_size(config: ml_collections.ConfigDict) -> int:
-    """`config.data.eval_batch_size`, or the reference's `int(1.5 * batch)` rounded to the data shards."""
-    size = config.data.get("eval_batch_size", 0) or int(1.5 * config.optim.batch_size)
-    return size
+    """`config.data.eval_batch_size`, or the reference's `int(1.5 * batch)`."""
+    return config.data.get("eval_batch_size", 0) or int(1.5 * config.optim.batch_size)
 
 
 def eval_loader(config: ml_collections.ConfigDict, source: Any, batch_size: int):

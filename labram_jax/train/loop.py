@@ -25,10 +25,11 @@ from labram_jax import checkpoints
 from labram_jax.config_errors import ConfigError
 from labram_jax.train import data as train_data
 from labram_jax.train import sharding as shd
-from labram_jax.train.checkpointing import RunCheckpoints, abstract_with_shardings
+from labram_jax.train.checkpointing import RunCheckpoints
 from labram_jax.train.metric_writers import MetricWriter, read_metrics
 from labram_jax.train.optimizer import make_optimizer
 from labram_jax.train.plots import write_stage_plots
+from labram_jax.train.restore import restore_on_mesh
 from labram_jax.train.stages import make_stage
 from labram_jax.train.stages.base import Stage
 from labram_jax.train.state import TrainState, make_train_step
@@ -166,7 +167,7 @@ class Trainer:
                 loader = train_data.train_loader(config, self.train_sources)
                 start = ckpt.latest_step()
                 if start is not None:
-                    abstract = abstract_with_shardings(self.abstract_state, self.state_shardings)
+                    abstract = shd.abstract_with_shardings(self.abstract_state, self.state_shardings)
                     state = ckpt.restore(abstract, loader, start)
                     print(f"[{config.stage}] resuming from step {start} of {self.total_steps} ({self.workdir})")
                 else:
@@ -247,7 +248,7 @@ class Trainer:
             return
         results = self.evaluate(state.params, state.extra, frozen, "validation")
         monitor = self.stage.monitor()
-        for label, result in results.items():
+        for result in results.values():
             writer.write(step, "validation", _scalars(result["metrics"]))
         if monitor is not None:
             first = next(iter(results.values()))["metrics"]
@@ -263,7 +264,7 @@ class Trainer:
         config, stage = self.config, self.stage
         ckpt.wait()
         selected_step, params, extra = int(jax.device_get(state.step)), state.params, state.extra
-        abstract = abstract_with_shardings(self.abstract_state, self.state_shardings)
+        abstract = shd.abstract_with_shardings(self.abstract_state, self.state_shardings)
         best = ckpt.restore_best_model(abstract)
         if best is not None:
             selected_step, model = best
@@ -271,69 +272,68 @@ class Trainer:
         results: dict[str, Any] = {"stage": config.stage, "kind": stage.kind, "workdir": self.workdir,
                                    "steps": self.total_steps, "selected_step": selected_step,
                                    "monitor": list(stage.monitor() or [])}
-        plots_extra: dict[str, Any] = {}
+        evaluated, plot_inputs = self._evaluate_splits(params, extra, frozen)
+        results.update(evaluated)
+        for which, per_label in evaluated.items():
+            for metrics in per_label.values():
+                writer.write(selected_step, f"{which}_selected", metrics)
+        if stage.kind == "tokenizer" and "code_counts" not in plot_inputs:
+            plot_inputs["code_counts"] = np.asarray(jax.device_get(extra["quantizer"]["quantize"]["usage"]))
+        if _is_primary():
+            records = read_metrics(self.workdir)
+            train_records = [r for r in records if r.get("split") == "train"]
+            if train_records:
+                results["final_train"] = {k: v for k, v in train_records[-1].items() if k not in ("split",)}
+            self._write_results(results, records, plot_inputs)
+        return results
+
+    def _evaluate_splits(self, params: Any, extra: Any, frozen: Any
+                         ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, np.ndarray]]:
+        """`({split: {dataset: metrics}}, plot inputs)` of the validation and test datasets; the plot inputs
+        (confusion matrix, code counts) come from the first dataset that has them."""
+        results: dict[str, dict[str, dict[str, float]]] = {}
+        plot_inputs: dict[str, np.ndarray] = {}
         for which in ("validation", "test"):
             evaluated = self.evaluate(params, extra, frozen, which) if self.eval_sources[which] else {}
             results[which] = {label: _scalars(r["metrics"]) for label, r in evaluated.items()}
-            for label, r in evaluated.items():
-                writer.write(selected_step, f"{which}_selected", _scalars(r["metrics"]))
-                if hasattr(stage, "confusion_matrix") and "confusion" not in plots_extra:
-                    plots_extra["confusion"] = stage.confusion_matrix(r["per_example"])
-                if "code_counts" in r["sums"] and "code_counts" not in plots_extra:
-                    plots_extra["code_counts"] = np.asarray(r["sums"]["code_counts"])
-        if stage.kind == "tokenizer" and "code_counts" not in plots_extra:
-            plots_extra["code_counts"] = np.asarray(jax.device_get(extra["quantizer"]["quantize"]["usage"]))
-        train_records = [r for r in read_metrics(self.workdir) if r.get("split") == "train"] if _is_primary() else []
-        if train_records:
-            results["final_train"] = {k: v for k, v in train_records[-1].items() if k not in ("split",)}
-        if _is_primary():
-            names = list(config.task.get("class_names", ())) if "task" in config else None
-            results["plots"] = write_stage_plots(
-                self.workdir, read_metrics(self.workdir), confusion=plots_extra.get("confusion"),
-                class_names=names or None, code_counts=plots_extra.get("code_counts"))
-            with open(os.path.join(self.workdir, RESULTS_FILE), "w") as f:
-                json.dump(results, f, indent=2, default=_json_default)
-        return results
+            for r in evaluated.values():
+                confusion = self.stage.confusion_matrix(r["per_example"])
+                if confusion is not None:
+                    plot_inputs.setdefault("confusion", confusion)
+                if "code_counts" in r["sums"]:
+                    plot_inputs.setdefault("code_counts", np.asarray(r["sums"]["code_counts"]))
+        return results, plot_inputs
+
+    def _write_results(self, results: dict[str, Any], records: list[dict[str, Any]],
+                       plot_inputs: dict[str, np.ndarray]) -> None:
+        """The stage's plots and `results.json` (primary process only)."""
+        names = list(self.config.task.get("class_names", ())) if "task" in self.config else None
+        results["plots"] = write_stage_plots(self.workdir, records, confusion=plot_inputs.get("confusion"),
+                                             class_names=names or None, code_counts=plot_inputs.get("code_counts"))
+        with open(os.path.join(self.workdir, RESULTS_FILE), "w") as f:
+            json.dump(results, f, indent=2, default=checkpoints.json_default)
 
     def evaluate_only(self) -> dict[str, Any]:
         """The `evaluate` stage: a trained checkpoint on the validation and test splits."""
-        config = self.config
-        path = config.get("init_checkpoint", "")
+        path = self.config.get("init_checkpoint", "")
         if not path:
             raise ConfigError("config.init_checkpoint is empty: the evaluate stage needs a fine-tuned checkpoint")
         os.makedirs(self.workdir, exist_ok=True)
         with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
-            from labram_jax.train.restore import restore_on_mesh
             variables, meta, _ = restore_on_mesh(path, self.mesh, self.rules)
             checkpoints.require_kind(meta, path, "finetune", purpose="the evaluate stage")
             params, extra = _split_params(variables)
             params = jax.device_put(params, self.state_shardings.params)
             self._compile(None)
-            results: dict[str, Any] = {"stage": "evaluate", "checkpoint": path, "step": meta["step"]}
-            confusion = None
-            for which in ("validation", "test"):
-                evaluated = self.evaluate(params, extra, None, which) if self.eval_sources[which] else {}
-                results[which] = {label: _scalars(r["metrics"]) for label, r in evaluated.items()}
-                for r in evaluated.values():
-                    confusion = self.stage.confusion_matrix(r["per_example"]) if confusion is None else confusion
+            evaluated, plot_inputs = self._evaluate_splits(params, extra, None)
+        results: dict[str, Any] = {"stage": "evaluate", "checkpoint": path, "step": meta["step"], **evaluated}
         if _is_primary():
-            results["plots"] = write_stage_plots(self.workdir, [], confusion=confusion,
-                                                 class_names=list(config.task.get("class_names", ())) or None)
-            with open(os.path.join(self.workdir, RESULTS_FILE), "w") as f:
-                json.dump(results, f, indent=2, default=_json_default)
+            self._write_results(results, [], plot_inputs)
         return results
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float, np.floating, np.integer))}
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    return str(x)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:

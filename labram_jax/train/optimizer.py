@@ -59,11 +59,15 @@ def layer_id(path: tuple[str, ...], depth: int) -> int:
     return depth + 1
 
 
+def layer_scale(lid: int, depth: int, layer_decay: float) -> float:
+    """`LayerDecayValueAssigner`: `layer_decay ** (depth + 1 - layer_id)`."""
+    return float(layer_decay ** (depth + 1 - lid))
+
+
 def lr_scales(params: Any, depth: int, layer_decay: float) -> Any:
     """The fine-tuning lr scale of every parameter (ref. §6.4); all ones when `layer_decay == 1`."""
-    def scale(path, _):
-        return float(layer_decay ** (depth + 1 - layer_id(_keys(path), depth)))
-    return jax.tree_util.tree_map_with_path(scale, params)
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: layer_scale(layer_id(_keys(path), depth), depth, layer_decay), params)
 
 
 def _group_labels(params: Any, depth: int | None, layer_decay: float) -> tuple[Any, dict[str, float]]:
@@ -79,7 +83,7 @@ def _group_labels(params: Any, depth: int | None, layer_decay: float) -> tuple[A
             return "all"
         lid = layer_id(keys, depth)
         name = f"layer_{lid}"
-        groups[name] = float(layer_decay ** (depth + 1 - lid))
+        groups[name] = layer_scale(lid, depth, layer_decay)
         return name
     return jax.tree_util.tree_map_with_path(label, params), groups
 

@@ -31,8 +31,7 @@ def ensure_demo_data(data_dir: str) -> None:
         build("demo", root, config=config_name)
 
 
-def wire(name: str, sub: ml_collections.ConfigDict, workdir: str, done: dict[str, str],
-         data_dir: str) -> ml_collections.ConfigDict:
+def wire(sub: ml_collections.ConfigDict, done: dict[str, str], data_dir: str) -> ml_collections.ConfigDict:
     """The sub-stage's config with the shared data_dir and the checkpoints of the stages before it."""
     sub = ml_collections.ConfigDict(sub.to_dict())
     sub.data.data_dir = data_dir
@@ -70,7 +69,7 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict[str, A
     for name in config.order:
         if name not in config.stages:
             raise ValueError(f"config.order names {name!r}, which is not in config.stages ({sorted(config.stages)})")
-        sub = wire(name, config.stages[name], workdir, done, config.data_dir)
+        sub = wire(config.stages[name], done, config.data_dir)
         print(f"\n=== {name}: stage {sub.stage} in {os.path.join(workdir, name)}")
         results[name] = run(sub, os.path.join(workdir, name))
         configs[name] = sub

@@ -10,7 +10,7 @@ import jax
 
 from labram_jax import checkpoints
 from labram_jax.models import factory
-from labram_jax.train.sharding import shardings_of, unbox
+from labram_jax.train.sharding import abstract_with_shardings, shardings_of, unbox
 
 
 def restore_on_mesh(path: str, mesh: jax.sharding.Mesh, rules: Sequence[tuple[str, Any]]
@@ -20,20 +20,9 @@ def restore_on_mesh(path: str, mesh: jax.sharding.Mesh, rules: Sequence[tuple[st
     module = checkpoints.build_model(meta)
     abstract = factory.abstract_variables(module)
     shardings = shardings_of(abstract, mesh, rules)
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          unbox(abstract), shardings)
+    target = abstract_with_shardings(unbox(abstract), shardings)
     variables, meta = checkpoints.restore_model(path, target)
     return variables, meta, module
-
-
-def backbone_params(params: Any, kind: str) -> Any:
-    """The neural Transformer inside a checkpoint's params: `student.backbone` of a pre-training model
-    (ref. §6.2: only `student.` weights are kept), `backbone` of a fine-tuned one."""
-    if kind == "pretrain":
-        return params["student"]["backbone"]
-    if kind == "finetune":
-        return params["backbone"]
-    raise checkpoints.CheckpointError(f"a {kind!r} checkpoint holds no neural Transformer backbone")
 
 
 def shape_mismatches(expected: Any, found: Any) -> list[str]:

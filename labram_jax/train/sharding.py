@@ -125,3 +125,8 @@ def unbox(tree: Any) -> Any:
             return x.unbox(apply_constraint=False)
         return x.unbox() if isinstance(x, nn.meta.AxisMetadata) else x
     return jax.tree.map(strip, tree, is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata))
+
+
+def abstract_with_shardings(abstract: Any, shardings: Any) -> Any:
+    """`jax.ShapeDtypeStruct`s carrying `shardings`: an Orbax restore target placed on the mesh."""
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)

@@ -69,6 +69,10 @@ class Stage:
         """Split-level metrics from everything `eval_fn` returned over a split (padding removed)."""
         raise NotImplementedError
 
+    def confusion_matrix(self, per_example: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The confusion matrix of a split's outputs, for stages that classify (else None)."""
+        return None
+
     def monitor(self) -> tuple[str, str] | None:
         """`(validation metric, "max" | "min")` that selects the best checkpoint, or None."""
         return None

@@ -7,7 +7,6 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from labram_jax import checkpoints, layout
 from labram_jax.config_errors import ConfigError
@@ -23,7 +22,7 @@ from labram_jax.train.evaluation import (
     monitor_mode,
     task_metrics,
 )
-from labram_jax.train.restore import backbone_params, restore_on_mesh, shape_mismatches
+from labram_jax.train.restore import restore_on_mesh, shape_mismatches
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 TASK_KINDS = ("binary", "multiclass", "regression")
@@ -64,7 +63,7 @@ class FinetuneStage(Stage):
         if not path:
             return params, None
         variables, meta, _ = restore_on_mesh(path, mesh, rules)
-        backbone = backbone_params(variables["params"], meta["kind"])
+        backbone = checkpoints.backbone_params(variables["params"], meta["kind"])
         problems = shape_mismatches(params["backbone"], backbone)
         if problems:
             raise ConfigError(
@@ -74,13 +73,16 @@ class FinetuneStage(Stage):
         # Only the backbone carries over (ref. §6.2); fc_norm and the head keep their fresh init.
         return {**params, "backbone": backbone}, f"backbone from {meta['kind']} checkpoint {path} (step {meta['step']})"
 
-    def _loss(self, outputs, labels, train: bool):
+    def _loss(self, outputs, labels, train: bool, weights=None):
+        """Training loss (label smoothing for multi-class), or plain CE / BCE / MSE for evaluation; a mean
+        over the examples where `weights` is True."""
         kind = self.config.task.kind
         if kind == "binary":
-            return binary_cross_entropy(outputs, labels)
+            return binary_cross_entropy(outputs, labels, weights)
         if kind == "multiclass":
-            return label_smoothing_cross_entropy(outputs, labels, self.config.task.label_smoothing if train else 0.0)
-        return mse_regression(outputs, labels)
+            smoothing = self.config.task.label_smoothing if train else 0.0
+            return label_smoothing_cross_entropy(outputs, labels, smoothing, weights)
+        return mse_regression(outputs, labels, weights)
 
     def _accuracy(self, outputs, labels):
         if self.config.task.kind == "binary":
@@ -101,16 +103,10 @@ class FinetuneStage(Stage):
         inputs = eval_inputs(batch)
         outputs = self.model.apply({"params": params}, *inputs, deterministic=True).astype(jnp.float32)
         labels, valid = batch[layout.LABEL], batch["valid"]
-        kind = self.config.task.kind
-        if kind == "binary":
-            per = optax.sigmoid_binary_cross_entropy(outputs[:, 0], labels.astype(jnp.float32))
-        elif kind == "multiclass":
-            per = optax.softmax_cross_entropy_with_integer_labels(outputs, labels)
-        else:
-            per = jnp.mean((outputs - labels.astype(jnp.float32).reshape(outputs.shape[0], -1)) ** 2, -1)
-        v = valid.astype(jnp.float32)
+        count = jnp.sum(valid.astype(jnp.float32))
+        loss = self._loss(outputs, labels, train=False, weights=valid)
         return ({"outputs": outputs, "label": labels, "index": batch["index"]},
-                {"loss": jnp.sum(per * v), "count": jnp.sum(v)})
+                {"loss": loss * count, "count": count})
 
     def summarize(self, per_example, sums) -> dict[str, Any]:
         kind = self.config.task.kind

@@ -27,12 +27,6 @@ class PretrainStage(Stage):
     def build_model(self):
         return factory.pretrain_model(self.config)
 
-    def init_variables(self, rng):
-        batch = self.example_batch()
-        n = batch[layout.EEG].shape[1] * batch[layout.EEG].shape[2]
-        masked = jnp.zeros((1, n), bool)
-        return self.model.init(rng, *model_inputs(batch), masked)
-
     def check_ready(self) -> None:
         path = self.config.tokenizer.get("checkpoint", "")
         how = ("train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "

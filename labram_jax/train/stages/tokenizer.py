@@ -36,7 +36,7 @@ class TokenizerStage(Stage):
 
     def eval_fn(self, params, extra, batch, frozen):
         inputs = eval_inputs(batch)
-        loss, metrics = self.model.apply({"params": params, **extra}, *inputs, train=False)
+        _, metrics = self.model.apply({"params": params, **extra}, *inputs, train=False)
         valid = layout.token_mask(inputs[2], inputs[3])
         tokens = jnp.sum(valid).astype(jnp.float32)
         sums = {k: metrics[k] * tokens for k in LOSSES}
