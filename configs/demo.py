@@ -1,5 +1,5 @@
 """The demo main job: builds the synthetic demo datasets, trains the tokenizer, pre-trains, fine-tunes and
-evaluates on both demo tasks, and prints a results table (about 10 minutes on 2 CPU cores).
+evaluates on both demo tasks, and prints a results table (about 6 minutes on 2 CPU cores).
 
     python -m labram_jax.main --config=configs/demo.py --workdir=/tmp/labram-demo
 """
