@@ -7,6 +7,7 @@ m.logits(eeg_uv, channel_names)        # fine-tuned model: (B, num_outputs)
 m.features(eeg_uv, channel_names)      # backbone: (B, C*A, d) patch tokens after fc_norm, channel-major
 m.pooled(eeg_uv, channel_names)        # backbone: (B, d) fc_norm of the mean patch token
 m.codes(eeg_uv, channel_names)         # tokenizer: (B, C*A) codebook indices, channel-major
+m.outputs(eeg_uv, channel_names)       # all of the above this checkpoint offers, from one forward (a dict)
 ```
 
 Input convention: `eeg_uv` is `(B, C, A*200)` in microvolts at 200 Hz and `channel_names` the C electrode names
@@ -116,6 +117,46 @@ class LoadedModel:
         fn = {"logits": LaBraMClassifier.__call__, "features": LaBraMClassifier.features,
               "pooled": LaBraMClassifier.pooled}[method]
         return lambda v, *args: self._classifier.apply(v, *args, method=fn)
+
+    @property
+    def available_outputs(self) -> tuple[str, ...]:
+        """The outputs this checkpoint offers: `codes` (tokenizer), `features` and `pooled` (backbones), and
+        `logits` (a fine-tuned model with a task head)."""
+        offered = tuple(m for m, kinds in _METHODS.items() if self.kind in kinds)
+        if "logits" in offered and not getattr(self.module, "num_outputs", 0):
+            offered = tuple(m for m in offered if m != "logits")
+        return offered
+
+    def outputs(self, eeg_uv: Any, channel_names: Sequence[str],
+                which: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """`{name: array}` for the outputs in `which` (default: `available_outputs`), from ONE forward.
+
+        Same numbers as the single-output methods; for callers that want e.g. `pooled` and `features` of
+        the same windows without running the backbone twice. Jitted once per (`which`, input shape).
+        """
+        which = tuple(self.available_outputs if which is None else which)
+        unknown = [w for w in which if w not in self.available_outputs]
+        if unknown or not which:
+            raise checkpoints.CheckpointError(
+                f"outputs {unknown or list(which)} are not offered by this {self.kind} checkpoint; it offers "
+                f"{', '.join(self.available_outputs)}.")
+        args = self._batch(eeg_uv, channel_names)
+        key = "outputs:" + ",".join(which)
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(self._outputs_forward(which))
+        variables = self.variables if self.kind == "tokenizer" else self._classifier_vars
+        out = {k: np.asarray(v) for k, v in self._jitted[key](variables, *args).items()}
+        return {k: v if k == "codes" else v.astype(np.float32) for k, v in out.items()}
+
+    def _outputs_forward(self, which: tuple[str, ...]) -> Callable[..., dict[str, jax.Array]]:
+        if self.kind == "tokenizer":
+            return lambda v, *args: {"codes": self.module.apply(v, *args, method=VQNSP.get_codebook_indices)}
+
+        def forward(v: Any, *args: Any) -> dict[str, jax.Array]:
+            # Unrequested outputs are dropped before jit returns, so XLA does not compute them.
+            out = self._classifier.apply(v, *args, method=LaBraMClassifier.outputs)
+            return {k: out[k] for k in which}
+        return forward
 
     def logits(self, eeg_uv: Any, channel_names: Sequence[str]) -> np.ndarray:
         """Task-head outputs `(B, num_outputs)` of a fine-tuned model (logits, or regression values)."""

@@ -2,12 +2,16 @@
 
 A builder describes each input file with a picklable `FileTask` and calls `process_file(task)`, in the
 main process or in worker processes. It returns the file's `FileReport` and its records as
-`(key, example)` pairs ready for TFDS. Two ways of cutting records exist:
+`(key, example)` pairs ready for TFDS. Three ways of cutting records exist:
 
-* fixed windows (`task.events is None`): `window_seconds` long every `stride_seconds`, one label per file;
-* events (`task.events` given, e.g. TUEV `.rec` rows or annotations): a context of `context_before`
-  seconds before the onset to `context_after` after the event's one-second span, wrapped circularly at the
-  recording ends as make_TUEV.py does.
+* fixed windows (`task.events is None`, `task.event_map is None`): `window_seconds` long every
+  `stride_seconds`, one label per file (`fixed_windows`);
+* events (`task.events` given, e.g. TUEV `.rec` rows): a context of `context_before` seconds before the
+  onset to `context_after` after the event's one-second span, wrapped circularly at the recording ends as
+  make_TUEV.py does (`event_windows`);
+* annotations (`task.event_map` given): the recording's own annotations (EDF+ annotations, BrainVision
+  markers, EEGLAB events: MNE's `raw.annotations`); each annotation whose description the map names
+  becomes the window `[onset + tmin, onset + tmax)`, not wrapped (`annotation_windows`).
 
 Records (dicts of numpy arrays and Python scalars):
 
@@ -15,9 +19,10 @@ Records (dicts of numpy arrays and Python scalars):
 |---|---|
 | `signal` | `(C, T)` float32, microvolts at 200 Hz, channels in `channel_ids` order |
 | `channel_ids` | `(C,)` int32 rows of the spatial embedding (`labram_jax.channels.channel_id`) |
-| `label` | int; -1 when the dataset has no labels |
+| `label` | int; -1 when the dataset has no labels; float for a regression target |
 | `recording_id`, `subject_id` | str |
 | `start` | int, first sample of the record in the 200 Hz recording (events: may be negative = wrapped) |
+|  | (annotations: counted from the recording's first sample, also for FIF files with `first_samp > 0`) |
 | `event_channel` | int, event mode only: the annotator's channel index (-1 unknown) |
 """
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -50,6 +55,14 @@ class Event:
     channel: int = -1
 
 
+class Annotation(NamedTuple):
+    """One annotation of a recording: seconds from its first sample, duration, description (stripped)."""
+
+    onset: float
+    duration: float
+    description: str
+
+
 @dataclasses.dataclass(frozen=True)
 class FileTask:
     """Everything needed to turn one file into records, picklable for worker processes.
@@ -58,7 +71,7 @@ class FileTask:
       path: the recording.
       display_path: how the report names it (usually relative to the dataset root).
       split, recording_id, subject_id: stored in the report and the records.
-      label: the file's label in fixed-window mode (-1: unlabelled).
+      label: the file's label in fixed-window mode (-1: unlabelled; a float for a regression target).
       montage: if given, exactly these vocabulary names in this order (TUH's 23); a file lacking any is
         skipped as `missing_channels`. If None, every channel that maps to the vocabulary is kept.
       preprocess: filtering and resampling.
@@ -67,6 +80,9 @@ class FileTask:
       bad_events: events rejected before processing (unparsable rows, labels out of range); reported.
       context_before, context_after: event mode, seconds around the one-second event.
       skip: (reason, detail) when the builder already knows the file cannot be used (e.g. no .rec file).
+      event_map: annotation mode when not None: `(description, label)` pairs; annotations with another
+        description are counted in `FileReport.unmapped_events`.
+      tmin, tmax: annotation mode, the record is `[onset + tmin, onset + tmax)` seconds.
     """
 
     path: str
@@ -74,7 +90,7 @@ class FileTask:
     split: str = ""
     recording_id: str = ""
     subject_id: str = ""
-    label: int = -1
+    label: int | float = -1
     montage: tuple[str, ...] | None = None
     preprocess: PreprocessConfig = PreprocessConfig()
     window_seconds: float = 10.0
@@ -84,17 +100,55 @@ class FileTask:
     context_before: float = 2.0
     context_after: float = 2.0
     skip: tuple[str, str] | None = None
+    event_map: tuple[tuple[str, int], ...] | None = None
+    tmin: float = 0.0
+    tmax: float = 0.0
 
 
 @dataclasses.dataclass
 class Recording:
-    """A preprocessed recording: `(C, T)` float32 µV at 200 Hz and its channels."""
+    """A preprocessed recording: `(C, T)` float32 µV at 200 Hz, its channels and its annotations."""
 
     signal: np.ndarray
     channel_names: list[str]
     channel_ids: np.ndarray
     bad: np.ndarray | None  # (T,) samples derived from NaN input, or None
     flat: np.ndarray | None = None  # (T,) samples in a 1-s stretch where some channel had no signal
+    annotations: tuple[Annotation, ...] = ()
+
+
+def read_annotations(raw: Any) -> tuple[Annotation, ...]:
+    """The annotations of an MNE `Raw`, with onsets in seconds from its first sample.
+
+    MNE keeps `raw.annotations.onset` relative to the measurement start (`orig_time`, or time 0 without a
+    measurement date), while sample 0 of the data is `raw.first_time` seconds after it: 0 for EDF, but
+    not for a FIF file recorded after a start-up period or cropped. Subtracting it gives the offset into
+    `raw.get_data()`, and so into the preprocessed signal.
+    """
+    ann = raw.annotations
+    first = float(raw.first_time)
+    return tuple(Annotation(float(o) - first, float(d), str(desc).strip())
+                 for o, d, desc in zip(ann.onset, ann.duration, ann.description))
+
+
+def _check_event_map(task: FileTask, annotations: tuple[Annotation, ...], report: FileReport) -> bool:
+    """Counts the annotations the event map does not name; False (file skipped) when it names none.
+
+    Runs before preprocessing: a recording without a single usable event is not worth filtering.
+    """
+    mapped = dict(task.event_map or ())
+    for a in annotations:
+        if a.description not in mapped:
+            report.unmapped_events[a.description] = report.unmapped_events.get(a.description, 0) + 1
+    if any(a.description in mapped for a in annotations):
+        return True
+    if not annotations:
+        report.skip(SkipReason.NO_EVENTS, "the recording has no annotations (events, markers)")
+    else:
+        report.skip(SkipReason.NO_EVENTS,
+                    f"none of its {len(annotations)} annotations has a description of the event map "
+                    f"{sorted(mapped)}; descriptions: {dict(sorted(report.unmapped_events.items()))}")
+    return False
 
 
 def _samples(seconds: float) -> int:
@@ -116,6 +170,9 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
     sfreq = float(raw.info["sfreq"])
     n_native = int(raw.n_times)
     report.sfreq, report.seconds = sfreq, n_native / sfreq
+    annotations = read_annotations(raw)
+    if task.event_map is not None and not _check_event_map(task, annotations, report):
+        return None
     names = list(raw.ch_names)
 
     kept_idx, kept_names, dropped = map_channels(names)
@@ -195,7 +252,7 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
         flat_mask = np.repeat(flat_seconds, per_second)[:n_out]
         flat_mask = np.pad(flat_mask, (0, n_out - len(flat_mask)), constant_values=bool(flat_seconds[-1]))
     return Recording(signal=signal, channel_names=kept_names, channel_ids=vocabulary_ids(kept_names), bad=bad,
-                     flat=flat_mask)
+                     flat=flat_mask, annotations=annotations)
 
 
 def segment_std(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -250,16 +307,48 @@ def event_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tu
     return out
 
 
+def annotation_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tuple[str, Example]]:
+    """One record per annotation whose description `task.event_map` names: `[onset + tmin, onset + tmax)`.
+
+    The window starts at the first 200 Hz sample at or after `onset + tmin` (as `event_windows`); windows
+    that would leave the recording are skipped as `outside_recording` rather than wrapped (wrapped context
+    from the other end of a recording would be another trial's data). Keys are `<recording_id>:<index of
+    the annotation>`, unique even when two annotations share an onset.
+    """
+    mapped = dict(task.event_map or ())
+    n = rec.signal.shape[1]
+    length = _samples(task.tmax - task.tmin)
+    if length <= 0:
+        raise ValueError(f"tmax ({task.tmax}) must be greater than tmin ({task.tmin})")
+    out = []
+    for i, a in enumerate(rec.annotations):
+        label = mapped.get(a.description)
+        if label is None:
+            continue  # counted in FileReport.unmapped_events when the file was opened
+        start = event_sample(a.onset + task.tmin, TARGET_SFREQ)
+        if start < 0 or start + length > n:
+            report.skip_unit(SkipReason.OUTSIDE_RECORDING)
+            continue
+        seg = rec.signal[:, start:start + length]
+        reason = check_window(seg, _part(rec.bad, start, length), _part(rec.flat, start, length))
+        if reason is not None:
+            report.skip_unit(reason)
+            continue
+        out.append((f"{task.recording_id}:{i}", _example(task, rec, seg, label, start)))
+    return out
+
+
 def _part(mask: np.ndarray | None, start: int, length: int) -> np.ndarray | None:
     """`mask[start:start + length]`, wrapped circularly like event contexts."""
     return None if mask is None else circular_segment(mask[None], start, length)[0]
 
 
-def _example(task: FileTask, rec: Recording, seg: np.ndarray, label: int, start: int) -> Example:
+def _example(task: FileTask, rec: Recording, seg: np.ndarray, label: int | float, start: int) -> Example:
     return {
         "signal": np.ascontiguousarray(seg, dtype=np.float32),
         "channel_ids": rec.channel_ids,
-        "label": int(label),
+        # A float label is a regression target: int() would silently truncate it.
+        "label": float(label) if isinstance(label, float) else int(label),
         "recording_id": task.recording_id,
         "subject_id": task.subject_id,
         "start": int(start),
@@ -274,15 +363,19 @@ def process_file(task: FileTask) -> tuple[FileReport, list[tuple[str, Example]]]
         report.skip(*task.skip)
         return report, []
     event_mode = task.events is not None
+    annotation_mode = task.event_map is not None
     if event_mode and not task.events:
         report.skip(SkipReason.NO_EVENTS, "the annotation file lists no event")
         return report, []
-    min_samples = 1 if event_mode else _samples(task.window_seconds)
+    # Event records may be shorter or longer than the recording: each event is judged on its own.
+    min_samples = 1 if event_mode or annotation_mode else _samples(task.window_seconds)
     try:
         rec = load_recording(task, report, min_samples=min_samples)
         if rec is None:
             return report, []
-        if event_mode:
+        if annotation_mode:
+            records = annotation_windows(task, rec, report)
+        elif event_mode:
             if task.bad_events:
                 report.skip_unit(SkipReason.BAD_EVENT, task.bad_events)
             records = event_windows(task, rec, report)

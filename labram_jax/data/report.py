@@ -5,7 +5,8 @@ has one entry per file found and a summary whose counts add up by construction:
 
 * `files_found == files_read + sum(files_skipped.values())`
 * `units_found == units_written + sum(units_skipped.values())`, summed over the files that were read
-  (a "unit" is a fixed window for `tuab` / `eeg_corpus`, an annotated event for `tuev`).
+  (a "unit" is a fixed window for `tuab` / `eeg_corpus` / `eeg_labelled` table mode, an annotated event
+  for `tuev` / `eeg_labelled` events mode).
 
 Nothing is dropped silently: a file or window that does not become a record lands here with a reason
 from `SkipReason`. In strict mode the builder raises `BuildError` on the first skip instead.
@@ -32,9 +33,14 @@ class SkipReason:
     FLAT = "flat"                        # a channel without signal (whole file, or inside a window)
     TOO_SHORT = "too_short"              # shorter than one window after resampling
     MISSING_ANNOTATIONS = "missing_annotations"  # TUEV: no readable .rec file next to the EDF
-    NO_EVENTS = "no_events"              # TUEV: the .rec file lists no event
+    NO_EVENTS = "no_events"              # TUEV: the .rec file lists no event; eeg_labelled: no annotation
+                                         #       of the recording has a description in the event map
     BAD_EVENT = "bad_event"              # TUEV: an unparsable row, a label outside 1..6, or an event
                                          #       outside the recording
+    OUTSIDE_RECORDING = "outside_recording"  # eeg_labelled: the event's [onset + tmin, onset + tmax) window
+                                             #       leaves the recording (windows are not wrapped)
+    MISSING_FILE = "missing_file"        # eeg_labelled: a label-table row whose file does not exist
+    NOT_IN_TABLE = "not_in_table"        # eeg_labelled: a recording in the folder without a label-table row
 
 
 class BuildError(RuntimeError):
@@ -58,6 +64,8 @@ class FileReport:
       channels_dropped: original names not kept, with why ("not in vocabulary", "flat", ...).
       units_written: windows / events written as records.
       units_skipped: reason -> count of windows / events not written.
+      unmapped_events: annotation description -> count, for the annotations of the file that the event
+        map does not name (eeg_labelled events mode); they make no record and are listed here instead.
     """
 
     path: str
@@ -73,6 +81,7 @@ class FileReport:
     channels_dropped: dict[str, str] = dataclasses.field(default_factory=dict)
     units_written: int = 0
     units_skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    unmapped_events: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def skip(self, reason: str, detail: str) -> "FileReport":
         """Marks the whole file skipped (no record is written from it)."""
@@ -124,6 +133,9 @@ class BuildReport:
             s["files_read"] += int(not f.skipped)
             s["units_written"] += f.units_written
         written = sum(f.units_written for f in read)
+        unmapped: Counter[str] = Counter()
+        for f in self.files:  # also files skipped later on (their annotations were read all the same)
+            unmapped.update(f.unmapped_events)
         return {
             "dataset": self.dataset,
             "files_found": len(self.files),
@@ -136,6 +148,8 @@ class BuildReport:
             "channels_dropped": dict(sorted(Counter(
                 name for f in read for name in f.channels_dropped).most_common(20))),
             "per_split": per_split,
+            # Annotations not named by the event map (not units: they were never meant to be records).
+            "unmapped_events": dict(sorted(unmapped.items())),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +172,9 @@ class BuildReport:
         if s["units_skipped"]:
             lines.append("  windows/events skipped: "
                          + ", ".join(f"{k}={v}" for k, v in s["units_skipped"].items()))
+        if s["unmapped_events"]:
+            lines.append(f"  annotations not in the event map ({sum(s['unmapped_events'].values())}, no "
+                         "record): " + ", ".join(f"{k!r}={v}" for k, v in s["unmapped_events"].items()))
         for split, c in s["per_split"].items():
             lines.append(f"  {split}: {c['files_read']}/{c['files']} files, {c['units_written']} records")
         if s["channels_dropped"]:

@@ -146,6 +146,18 @@ class LaBraMClassifier(nn.Module):
         valid = layout.token_mask(channel_mask, patch_mask)
         return self.fc_norm(masked_mean(h[:, 1:], valid[..., None], axis=1))
 
+    def outputs(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                patch_mask: jnp.ndarray, deterministic: bool = True) -> dict[str, jnp.ndarray]:
+        """`features`, `pooled` and (with a head) `logits` from one backbone pass, as the three methods
+        compute them; for callers that want several (embedding whole recordings) at the cost of one."""
+        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
+        valid = layout.token_mask(channel_mask, patch_mask)
+        pooled = self.fc_norm(masked_mean(h[:, 1:], valid[..., None], axis=1))
+        out = {"features": jnp.where(valid[..., None], self.fc_norm(h[:, 1:]), 0), "pooled": pooled}
+        if self.num_outputs:
+            out["logits"] = self.head(pooled)
+        return out
+
     def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                  patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
         """Head outputs `(B, num_outputs)` (or the pooled features when there is no head)."""

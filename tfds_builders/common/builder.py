@@ -11,9 +11,10 @@ A subclass lists its input files as `FileTask`s per split in `_split_generators`
 * writes array_record by default (TFDS builds it without TensorFlow).
 
 Records (see `labram_jax.data.recording`): `signal` `(C, T)` float32 µV at 200 Hz, `channel_ids` `(C,)`
-int32, `label`, `recording_id`, `subject_id`, `start` (sample at 200 Hz), and `event_channel` for
-event datasets. Dataset-level facts (subjects of each split, seeds, preprocessing, label names) are in
-the TFDS metadata (`metadata.json`, `builder.info.metadata`).
+int32, `label` (class index, or float32 for regression datasets), `recording_id`, `subject_id`, `start`
+(sample at 200 Hz), and `event_channel` for TUEV-style event datasets. Dataset-level facts (subjects of
+each split, seeds, preprocessing, label names) are in the TFDS metadata (`metadata.json`,
+`builder.info.metadata`).
 """
 
 from __future__ import annotations
@@ -65,14 +66,24 @@ def tuh_configs(window_seconds: float, split_seed: int) -> list[EegConfig]:
     ]
 
 
-def record_features(label_names: Sequence[str] | None, event_mode: bool) -> tfds.features.FeaturesDict:
-    """The TFDS feature spec of the records (variable channels and length: one spec for all datasets)."""
+def record_features(label_names: Sequence[str] | None, event_mode: bool,
+                    regression: bool = False) -> tfds.features.FeaturesDict:
+    """The TFDS feature spec of the records (variable channels and length: one spec for all datasets).
+
+    `label` is a ClassLabel when `label_names` are given, a float32 scalar for a regression target
+    (`regression=True`), else int64 (-1 for unlabelled corpora).
+    """
+    if regression and label_names:
+        raise ValueError("a regression dataset has no label names")
+    label: Any = tfds.features.ClassLabel(names=list(label_names)) if label_names else np.int64
+    if regression:
+        label = np.float32
     features: dict[str, Any] = {
         # Two unknown dimensions need byte encoding; raw bytes also keep serialisation cheap.
         "signal": tfds.features.Tensor(shape=(None, None), dtype=np.float32,
                                        encoding=tfds.features.Encoding.BYTES),
         "channel_ids": tfds.features.Tensor(shape=(None,), dtype=np.int32),
-        "label": tfds.features.ClassLabel(names=list(label_names)) if label_names else np.int64,
+        "label": label,
         "recording_id": tfds.features.Text(),
         "subject_id": tfds.features.Text(),
         "start": np.int64,
@@ -108,11 +119,15 @@ class EegBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def event_mode(self) -> bool:
         return False
 
+    def regression(self) -> bool:
+        """True when `label` is a float regression target."""
+        return False
+
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
             builder=self,
             description=(self.__doc__ or "").strip().split("\n")[0],
-            features=record_features(self.label_names(), self.event_mode()),
+            features=record_features(self.label_names(), self.event_mode(), self.regression()),
             metadata=tfds.core.MetadataDict(),
             homepage="https://github.com/935963004/LaBraM",
         )

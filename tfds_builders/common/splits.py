@@ -8,6 +8,7 @@ files always give the same split, on any machine.
 
 from __future__ import annotations
 
+import math
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -46,3 +47,40 @@ def split_subjects(subjects: Iterable[str], val_fraction: float, seed: int,
         train += order[:n_train]
         val += order[n_train:]
     return sorted(train), sorted(val)
+
+
+def split_subjects_three_way(subjects: Iterable[str], val_fraction: float, test_fraction: float,
+                             seed: int) -> tuple[list[str], list[str], list[str]]:
+    """Splits subject ids into `(train, validation, test)`, each sorted, disjoint, covering all subjects.
+
+    For datasets without an official test set. The sorted unique ids are permuted with `seed`; the first
+    `round(n * test_fraction)` go to test, the next `round(n * val_fraction)` to validation, the rest to
+    train. A positive fraction always gets at least one subject, so that a requested split is never empty.
+
+    Raises:
+      ValueError: a fraction outside [0, 1), fractions summing to 1 or more, or too few subjects to give
+        every requested split (and train) one subject; the message says how to fix it.
+    """
+    for flag, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"--{flag}={value:g} must be in [0, 1)")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(f"--val_fraction={val_fraction:g} and --test_fraction={test_fraction:g} leave no "
+                         "subject for training; their sum must be below 1")
+    unique = sorted(set(subjects))
+    n = len(unique)
+
+    def count(fraction: float) -> int:
+        return max(int(math.floor(n * fraction + 0.5)), 1) if fraction > 0 else 0
+
+    n_test, n_val = count(test_fraction), count(val_fraction)
+    if n - n_test - n_val < 1:
+        needed = 1 + (test_fraction > 0) + (val_fraction > 0)
+        raise ValueError(
+            f"{n} subject(s) cannot be split into train/validation/test with --val_fraction={val_fraction:g} "
+            f"and --test_fraction={test_fraction:g}: each requested split needs at least one subject "
+            f"({needed} subjects needed). Add recordings of more subjects, set --val_fraction=0 and/or "
+            "--test_fraction=0, or assign the splits yourself (a `split` column in a label table)")
+    order = [unique[i] for i in np.random.default_rng(seed).permutation(n)]
+    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    return sorted(train), sorted(val), sorted(test)
