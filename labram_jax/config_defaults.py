@@ -145,6 +145,10 @@ def finetune_config(size: str = "base", *, dataset: str, kind: str, num_outputs:
         grad_accum_steps=1, warmup_steps=-1))
     config.data = _data(f"{dataset}:train", f"{dataset}:validation", f"{dataset}:test", max_channels=max_channels,
                         max_patches=max_patches)
+    # -1: fine-tune everything; 0: linear probe (fc_norm + head); k: the last k blocks too (ref. §8.4).
+    config.trainable_blocks = -1
+    # "0,1,2,3,4": one run per seed in <workdir>/seed_<s>, then mean ± std of the test metrics (ref. §6.8).
+    config.seeds = ""
     return config
 
 
@@ -152,6 +156,35 @@ def finetune_tuab_config(size: str = "base") -> ml_collections.ConfigDict:
     """TUAB abnormal detection: binary (BCE on one logit), 23 channels x 10 s (ref. §6.3, §7.4)."""
     return finetune_config(size, dataset="tuab/default", kind="binary", num_outputs=1,
                            class_names=("normal", "abnormal"), max_channels=23, max_patches=10)
+
+
+PARTIAL_MODES = {"full": -1, "linear_probe": 0}
+"""`configs/finetune_custom.py:<size>,<mode>` modes besides `last<k>` (the last k blocks and the head)."""
+
+
+def finetune_custom_config(size: str = "base", mode: str = "full",
+                           dataset: str = "eeg_labelled/events") -> ml_collections.ConfigDict:
+    """Fine-tuning on a user's `eeg_labelled` dataset: task kind, classes, channel and length budgets are
+    read from the dataset's metadata at run time (`labram_jax.train.task_from_data`).
+
+    The reference recipe of `size`, with a batch of 64 (user datasets are often a few thousand records;
+    the paper's 512 would leave a handful of steps per epoch). `mode`: `full`, `linear_probe` or `last<k>`.
+    """
+    if mode in PARTIAL_MODES:
+        trainable = PARTIAL_MODES[mode]
+    elif mode.startswith("last") and mode[4:].isdigit():
+        trainable = int(mode[4:])
+    else:
+        raise ValueError(f"fine-tuning mode {mode!r} is not one of full, linear_probe, last<k> (e.g. last2)")
+    config = finetune_config(size, dataset=dataset, kind="auto", num_outputs=-1, max_channels=-1, max_patches=-1)
+    config.task.label_smoothing = -1.0  # 0.1 if the dataset is multi-class, else 0
+    # One name for the three splits (`--config.dataset=eeg_labelled/NAME`); data.train/validation/test
+    # stay empty and are filled from it at run time, unless set explicitly.
+    config.dataset = dataset
+    config.data.train = config.data.validation = config.data.test = ""
+    config.optim.batch_size = 64
+    config.trainable_blocks = trainable
+    return config
 
 
 TUEV_CLASSES = ("spsw", "gped", "pled", "eyem", "artf", "bckg")

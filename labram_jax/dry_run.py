@@ -5,8 +5,10 @@ from __future__ import annotations
 import ml_collections
 
 from labram_jax import config_defaults
+from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
 from labram_jax.models.official_names import OFFICIAL_PARAM_COUNTS
+from labram_jax.train import task_from_data
 
 FINETUNE_SUMMARY_CLASSES = 6
 """Head size of the fine-tuning model summarised for a pre-training config (TUEV's 6 classes, as the
@@ -30,6 +32,12 @@ def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, 
         ]
     if stage in ("finetune", "evaluate"):
         outputs = config.task.num_outputs
+        if outputs == task_from_data.NUM_OUTPUTS_AUTO:
+            try:  # the head size is the dataset's; without the dataset, count a one-output head
+                outputs = task_from_data.resolve(config).task.num_outputs
+            except ConfigError:
+                return [("fine-tuning model, head sized by the dataset (1 shown)", None,
+                         factory.classifier_model(config, 1))]
         official = f"labram_{size}_patch200_200" if outputs == FINETUNE_SUMMARY_CLASSES else None
         return [(f"fine-tuning model, {outputs}-output head", official, factory.classifier_model(config, outputs))]
     raise ValueError(f"config field stage={stage!r} is not one of tokenizer | pretrain | finetune | evaluate")

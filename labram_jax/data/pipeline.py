@@ -21,7 +21,7 @@ Batches (`B` = batch size, `C` = max_channels, `A` = max_patches):
 | `channel_ids` | `(B, C)` | int32 | spatial-embedding rows; `PAD_CHANNEL_ID` (0) in padding |
 | `channel_mask` | `(B, C)` | bool | real channels (first) |
 | `patch_mask` | `(B, A)` | bool | real 1-s patches (first) |
-| `label` | `(B,)` | int32 | class; -1 for unlabelled corpora |
+| `label` | `(B,)` | int32 / float32 | class (-1 for unlabelled corpora); float32 for regression targets |
 | `source` | `(B,)` | int32 | index of the dataset the example came from (mixtures) |
 | `valid` | `(B,)` | bool | evaluation only: False for the padding examples of the last batch |
 | `index` | `(B,)` | int64 | evaluation only: example index in the source (-1 for padding) |
@@ -113,9 +113,11 @@ class ToLayout:
         channel_mask[:n_ch] = True
         patch_mask = np.zeros((self.max_patches,), bool)
         patch_mask[:n_patches] = True
-        label = record.get("label", -1)
+        label = np.asarray(record.get("label", -1))
+        # Regression targets (float labels, eeg_labelled table mode) must not be truncated to integers.
+        label = label.astype(np.float32) if np.issubdtype(label.dtype, np.floating) else label.astype(np.int32)
         return {EEG: eeg, CHANNEL_IDS: channel_ids, CHANNEL_MASK: channel_mask, PATCH_MASK: patch_mask,
-                LABEL: np.int32(label), SOURCE: np.int32(self.source)}
+                LABEL: label, SOURCE: np.int32(self.source)}
 
 
 def _text(x: Any) -> str:

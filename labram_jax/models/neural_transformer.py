@@ -108,7 +108,11 @@ class NeuralTransformer(nn.Module):
         block_cls = nn.remat(Block, static_argnums=(3,)) if spec.remat else Block
         rates = drop_path_rates(spec.drop_path_rate, spec.depth)
         for i in range(spec.depth):
+            if i == spec.frozen_blocks > 0:
+                h = jax.lax.stop_gradient(h)  # partial fine-tuning: no backward through the frozen part
             h = block_cls(spec, i, rates[i], name=f"blocks_{i}")(h, key_mask, deterministic)
+        if spec.frozen_blocks >= spec.depth > 0:
+            h = jax.lax.stop_gradient(h)  # linear probe
         return h
 
 

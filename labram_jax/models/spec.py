@@ -19,7 +19,8 @@ class TransformerSpec:
     tokenizer: timm trunc-normal with absolute +-2 bounds, PyTorch-default convs) or "pretrain"
     (modeling_pretrain.py: normal truncated at +-1 sigma, convs included). `patch_input` is "eeg" for the
     temporal-conv encoder over 200-sample patches and "codes" for the tokenizer decoder's 1x1 projection of
-    `code_dim`-wide codewords.
+    `code_dim`-wide codewords. `frozen_blocks > 0` stops gradients below block `frozen_blocks` (partial
+    fine-tuning: the embeddings and the first blocks are frozen, so their backward is never computed).
     """
     width: int = 200
     depth: int = 12
@@ -40,6 +41,7 @@ class TransformerSpec:
     init_style: InitStyle = "finetune"
     dtype: Any = jnp.float32
     remat: bool = False
+    frozen_blocks: int = 0
 
     def __post_init__(self):
         if self.width % self.num_heads:

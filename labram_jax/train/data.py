@@ -24,6 +24,8 @@ _MANUAL_DIR_HINT = {
     "tuab": "--manual_dir=<folder with TUAB's edf/ tree>",
     "tuev": "--manual_dir=<folder with TUEV's edf/ tree>",
     "eeg_corpus": "--manual_dir=<folder of your recordings>",
+    "eeg_labelled": "--manual_dir=<folder of your recordings> (--events=DESC=CLASS,... --tmin=S --tmax=S | "
+                    "--table=labels.csv)",
 }
 
 

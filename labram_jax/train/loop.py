@@ -30,6 +30,7 @@ from labram_jax.train.metric_writers import MetricWriter, read_metrics
 from labram_jax.train.optimizer import make_optimizer
 from labram_jax.train.plots import write_stage_plots
 from labram_jax.train.restore import restore_on_mesh
+from labram_jax.train import seeds, task_from_data
 from labram_jax.train.stages import make_stage
 from labram_jax.train.stages.base import Stage
 from labram_jax.train.state import TrainState, make_train_step
@@ -55,7 +56,8 @@ class Trainer:
     """Sets up one stage on the mesh; `fit()` trains, evaluates and writes the stage's outputs."""
 
     def __init__(self, config: ml_collections.ConfigDict, workdir: str):
-        self.config = config
+        # "auto" task fields (configs/finetune_custom.py) come from the dataset before any model is built.
+        self.config = config = task_from_data.resolve(config)
         self.workdir = os.path.abspath(os.path.expanduser(workdir))
         self.stage: Stage = make_stage(config)
         # Data first: on a fresh machine the first thing to tell a user is which dataset to build.
@@ -83,7 +85,7 @@ class Trainer:
         var_shardings = shd.shardings_of(boxed, self.mesh, self.rules)
         abstract_params, _ = _split_params(shd.unbox(boxed))
         self.tx, self.schedule = make_optimizer(self.config.optim, abstract_params, max(self.steps_per_epoch, 1),
-                                                stage.layer_decay_depth())
+                                                stage.layer_decay_depth(), frozen=stage.is_frozen)
         init_rng, self.base_rng = jax.random.split(rng)
 
         def init_state(key: jax.Array) -> TrainState:
@@ -337,7 +339,10 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Runs `config.stage` in `workdir` and returns its results (also in `workdir/results.json`)."""
+    """Runs `config.stage` in `workdir` and returns its results (also in `workdir/results.json`); once per
+    seed with `config.seeds` (`labram_jax.train.seeds`)."""
+    if config.get("seeds", ""):
+        return seeds.run_seeds(config, workdir, run)
     trainer = Trainer(config, workdir)
     if config.stage == "evaluate":
         return trainer.evaluate_only()

@@ -70,13 +70,14 @@ def lr_scales(params: Any, depth: int, layer_decay: float) -> Any:
         lambda path, _: layer_scale(layer_id(_keys(path), depth), depth, layer_decay), params)
 
 
-def _group_labels(params: Any, depth: int | None, layer_decay: float) -> tuple[Any, dict[str, float]]:
+def _group_labels(params: Any, depth: int | None, layer_decay: float,
+                  frozen: Callable[[tuple[str, ...]], bool] = is_frozen) -> tuple[Any, dict[str, float]]:
     """One label per leaf (`frozen`, or an lr group) and each group's lr scale."""
     groups: dict[str, float] = {}
 
     def label(path, _):
         keys = _keys(path)
-        if is_frozen(keys):
+        if frozen(keys):
             return FROZEN
         if depth is None or layer_decay == 1.0:
             groups["all"] = 1.0
@@ -103,13 +104,16 @@ def lr_schedule(optim: ml_collections.ConfigDict, steps_per_epoch: int) -> np.nd
 
 
 def make_optimizer(optim: ml_collections.ConfigDict, params: Any, steps_per_epoch: int,
-                   depth: int | None = None) -> tuple[optax.GradientTransformation, Callable[[Any], Any]]:
+                   depth: int | None = None, frozen: Callable[[tuple[str, ...]], bool] = is_frozen
+                   ) -> tuple[optax.GradientTransformation, Callable[[Any], Any]]:
     """`(transformation, schedule)`: clip -> Adam moments -> decoupled decay -> -lr(step) -> group scale.
 
-    `depth` enables layer-wise lr decay (`optim.layer_decay`) with the backbone's layer ids.
+    `depth` enables layer-wise lr decay (`optim.layer_decay`) with the backbone's layer ids. `frozen(path)`
+    names the parameters that never change (no update, no weight decay): by default those outside the
+    official forward; partial fine-tuning adds the frozen part of the backbone.
     """
     layer_decay = float(optim.get("layer_decay", 1.0))
-    labels, groups = _group_labels(params, depth, layer_decay)
+    labels, groups = _group_labels(params, depth, layer_decay, frozen)
     schedule = as_optax(lr_schedule(optim, steps_per_epoch))
     parts = []
     if optim.get("clip_grad_norm", 0.0):

@@ -11,6 +11,7 @@ import numpy as np
 
 from labram_jax import layout
 from labram_jax.models import factory
+from labram_jax.train import optimizer
 
 
 class Stage:
@@ -43,6 +44,10 @@ class Stage:
     def layer_decay_depth(self) -> int | None:
         """The backbone depth for layer-wise lr decay, or None when the stage has none."""
         return None
+
+    def is_frozen(self, path: tuple[str, ...]) -> bool:
+        """True for a parameter (by its key path) that the optimiser never changes."""
+        return optimizer.is_frozen(path)
 
     # -- what is loaded before training ------------------------------------------------------------
     def check_ready(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -44,10 +45,29 @@ class FinetuneStage(Stage):
         super().__init__(config)
 
     def build_model(self):
-        return factory.classifier_model(self.config, self.config.task.num_outputs)
+        model = factory.classifier_model(self.config, self.config.task.num_outputs)
+        k = int(self.config.get("trainable_blocks", -1))
+        depth = model.spec.depth
+        if not -1 <= k <= depth:
+            raise ConfigError(f"config.trainable_blocks={k} must be -1 (fine-tune everything), 0 (linear probe: "
+                              f"fc_norm and head only) or the number of last blocks to train (at most {depth})")
+        if k >= 0:
+            # Partial fine-tuning (ref. §8.4 Table 10): no backward through the frozen part at all.
+            model = model.clone(spec=dataclasses.replace(model.spec, frozen_blocks=depth - k))
+        return model
 
     def layer_decay_depth(self) -> int:
         return self.model.spec.depth
+
+    def is_frozen(self, path: tuple[str, ...]) -> bool:
+        """The backbone below the last `trainable_blocks` blocks (embeddings included) when partial."""
+        k = int(self.config.get("trainable_blocks", -1))
+        if k < 0 or not path or path[0] != "backbone":
+            return super().is_frozen(path)
+        part = path[1] if len(path) > 1 else ""
+        if part.startswith("blocks_"):
+            return int(part.split("_")[1]) < self.model.spec.depth - k
+        return True
 
     def check_ready(self) -> None:
         path = self.config.get("init_checkpoint", "")
@@ -111,7 +131,9 @@ class FinetuneStage(Stage):
     def summarize(self, per_example, sums) -> dict[str, Any]:
         kind = self.config.task.kind
         outputs, labels = per_example["outputs"], per_example["label"]
-        metrics = task_metrics(kind, labels, outputs[:, 0] if kind == "binary" else outputs)
+        # One logit (binary) or one regression target per example: compare (n,) with (n,).
+        single = kind == "binary" or (kind == "regression" and outputs.shape[-1] == 1 and labels.ndim == 1)
+        metrics = task_metrics(kind, labels, outputs[:, 0] if single else outputs)
         metrics["loss"] = float(sums["loss"]) / max(float(sums["count"]), 1.0)
         metrics["examples"] = len(labels)
         return metrics
