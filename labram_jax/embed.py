@@ -406,4 +406,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from labram_jax import host_memory  # keeps XLA's temporaries in the process (see there)
+    host_memory.configure()
     sys.exit(main())

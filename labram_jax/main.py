@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+if __name__ == "__main__":  # before JAX allocates anything; may re-execute this command once
+    from labram_jax import host_memory
+    host_memory.configure()
 
-from labram_jax import dry_run
-from labram_jax.checkpoints import CheckpointError
-from labram_jax.config_errors import ConfigError
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from labram_jax import dry_run  # noqa: E402
+from labram_jax.checkpoints import CheckpointError  # noqa: E402
+from labram_jax.config_errors import ConfigError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
                                           lock_config=True)
