@@ -42,11 +42,11 @@ def _attention_fwd(q, k, v, key_mask, scale):
     o, p = _forward(q, k, v, key_mask, scale)
     # P in the compute dtype: in bf16 it halves the largest residual, and the backward's matmuls read it
     # in that dtype anyway.
-    return o, (q, k, v, key_mask, p.astype(v.dtype), o)
+    return o, (q, k, v, p.astype(v.dtype), o)
 
 
 def _attention_bwd(scale, res, do):
-    q, k, v, key_mask, p, o = res
+    q, k, v, p, o = res
     f32 = jnp.float32
     dv = jnp.einsum("bhqk,bhqd->bhkd", p, do, preferred_element_type=f32)
     dp = jnp.einsum("bhqd,bhkd->bhqk", do, v, preferred_element_type=f32)
@@ -68,6 +68,6 @@ def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Ar
     (softmax in float32); only the gradient is computed differently (see the module docstring).
     """
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
-    heads_first = lambda x: jnp.swapaxes(x, 1, 2)  # noqa: E731 - (B, N, H, hd) <-> (B, H, N, hd)
+    heads_first = lambda x: jnp.swapaxes(x, 1, 2)  # (B, N, H, hd) <-> (B, H, N, hd)
     out = _attention(heads_first(q), heads_first(k), heads_first(v), key_mask, scale)
     return heads_first(out)

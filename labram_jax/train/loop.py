@@ -14,26 +14,23 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from labram_jax import checkpoints
 from labram_jax.config_errors import ConfigError
 from labram_jax.train import data as train_data
+from labram_jax.train import seeds, step_builder, task_from_data
 from labram_jax.train import sharding as shd
 from labram_jax.train.checkpointing import RunCheckpoints
 from labram_jax.train.metric_writers import MetricWriter, read_metrics
-from labram_jax.train.optimizer import make_optimizer
 from labram_jax.train.plots import write_stage_plots
 from labram_jax.train.restore import restore_on_mesh
-from labram_jax.train import seeds, task_from_data
 from labram_jax.train.stages import make_stage
 from labram_jax.train.stages.base import Stage
-from labram_jax.train.state import TrainState, make_train_step
+from labram_jax.train.state import TrainState
 
 RESULTS_FILE = "results.json"
 
@@ -46,10 +43,7 @@ def _is_primary() -> bool:
     return jax.process_index() == 0
 
 
-def _split_params(variables: Any) -> tuple[Any, Any]:
-    variables = dict(variables)
-    params = variables.pop("params")
-    return params, variables
+_split_params = step_builder.split_params
 
 
 class Trainer:
@@ -80,27 +74,11 @@ class Trainer:
 
     # -- state -------------------------------------------------------------------------------------
     def _build_state_functions(self) -> None:
-        stage, rng = self.stage, jax.random.PRNGKey(self.config.seed)
-        boxed = jax.eval_shape(stage.init_variables, rng)
-        var_shardings = shd.shardings_of(boxed, self.mesh, self.rules)
-        abstract_params, _ = _split_params(shd.unbox(boxed))
-        self.tx, self.schedule = make_optimizer(self.config.optim, abstract_params, max(self.steps_per_epoch, 1),
-                                                stage.layer_decay_depth(), frozen=stage.is_frozen)
-        init_rng, self.base_rng = jax.random.split(rng)
-
-        def init_state(key: jax.Array) -> TrainState:
-            params, extra = _split_params(nn.meta.unbox(stage.init_variables(key)))
-            return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=self.tx.init(params),
-                              extra=extra, rng=self.base_rng)
-
-        self.init_rng = init_rng
-        self.abstract_state = jax.eval_shape(init_state, init_rng)
-        rep = shd.replicated(self.mesh)
-        param_sh, extra_sh = _split_params(var_shardings)
-        opt_sh = optax.tree_map_params(self.tx, lambda _, s: s, self.abstract_state.opt_state, param_sh,
-                                       transform_non_params=lambda _: rep)
-        self.state_shardings = TrainState(step=rep, params=param_sh, opt_state=opt_sh, extra=extra_sh, rng=rep)
-        self.init_state = jax.jit(init_state, out_shardings=self.state_shardings)
+        setup = step_builder.build_state(self.config, self.stage, self.mesh, self.rules, self.steps_per_epoch)
+        self.setup = setup
+        self.tx, self.schedule = setup.tx, setup.schedule
+        self.init_rng, self.abstract_state = setup.init_rng, setup.abstract_state
+        self.state_shardings, self.init_state = setup.state_shardings, setup.init_state
 
     def _fresh_state(self) -> tuple[TrainState, str | None]:
         state = self.init_state(self.init_rng)
@@ -111,16 +89,8 @@ class Trainer:
 
     # -- compiled functions ------------------------------------------------------------------------
     def _compile(self, frozen: Any) -> None:
-        frozen_sh = jax.tree.map(lambda x: x.sharding, frozen)
-        batch_sh = shd.batch_sharding(self.mesh)
-        step = make_train_step(self.stage.loss_fn, self.tx, self.schedule, self.config.optim.grad_accum_steps)
-        self.train_step = jax.jit(step, in_shardings=(self.state_shardings, batch_sh, frozen_sh),
-                                  out_shardings=(self.state_shardings, shd.replicated(self.mesh)),
-                                  donate_argnums=0)
-        rep = shd.replicated(self.mesh)
-        self.eval_step = jax.jit(self.stage.eval_fn, in_shardings=(
-            self.state_shardings.params, self.state_shardings.extra, batch_sh, frozen_sh),
-            out_shardings=(batch_sh, rep))
+        self.train_step = step_builder.jit_train_step(self.config, self.stage, self.setup, self.mesh, frozen)
+        self.eval_step = step_builder.jit_eval_step(self.stage, self.setup, self.mesh, frozen)
 
     # -- evaluation --------------------------------------------------------------------------------
     def evaluate(self, params: Any, extra: Any, frozen: Any, which: str) -> dict[str, dict[str, Any]]:
