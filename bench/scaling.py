@@ -6,7 +6,7 @@
 `--points` are `channels x seconds` shapes of the Base fine-tuning step (64, 128, 256, 512 tokens by
 default) at a fixed batch; `--sizes` run the step at the fine-tuning shape 23 x 10 (huge is added on an
 accelerator). Each point is `python -m bench.train_step --one ...` in a fresh process. For every point the
-attention core, `jax.nn.dot_product_attention` as our `Attention` calls it (scores, softmax, weighted sum;
+attention core, `labram_jax.ops.attention.softmax_attention` as our `Attention` calls it (scores, softmax, weighted sum;
 not the qkv / output projections), is compiled alone at that point's shape, forward + backward, and
 counted `depth` times: `attention_flop_share` is its FLOPs over the step's (XLA's counts; the analytic
 matmul counts where XLA counts less, as on GPU), `attention_time_share` its measured time over the
@@ -36,16 +36,17 @@ def attention_core(config, reps: int = 3) -> dict:
     import jax.numpy as jnp
 
     from labram_jax.models import factory
+    from labram_jax.ops.attention import softmax_attention
 
     spec = factory.transformer_spec(config.model, "finetune")
     b, t = config.optim.batch_size, common.tokens_per_example(config) + 1  # + cls
     shape = (b, t, spec.num_heads, spec.head_dim)
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
     q, k, v, g = (jax.random.normal(key, shape, spec.dtype) for key in keys)
-    mask = jnp.ones((b, 1, 1, t), bool)
+    key_mask = jnp.ones((b, t), bool)
 
     def loss(q, k, v):
-        out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=spec.head_dim ** -0.5)
+        out = softmax_attention(q, k, v, key_mask, scale=spec.head_dim ** -0.5)
         return jnp.sum((out * g).astype(jnp.float32))
 
     compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2))).lower(q, k, v).compile()

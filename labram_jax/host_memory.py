@@ -5,20 +5,22 @@ glibc `malloc` and frees it after the step. Blocks that large are always served 
 the kernel on `free`, so every step faults the whole buffer in again, 4 KiB at a time (~500k page faults,
 about a quarter of the step on 2 cores). glibc's `mallopt` cannot keep them: the mmap threshold is capped at
 32 MiB, and allocations from XLA's worker threads (non-main arenas) above 64 MiB are mmapped whatever the
-settings. What works, measured on this project's 2-core CPU machines (Base fine-tune step, B = 16):
+settings. Measured on this project's 2-core CPU machines (Base fine-tune step, batch 16, median of 6 steps):
 
-| setting                                                         | page faults/step | step   |
-|-----------------------------------------------------------------|------------------|--------|
-| glibc defaults                                                  | ~500k            | 3.00 s |
-| one malloc arena, no mmap, no trimming (`mallopt` at start-up)  | 0                | 2.69 s |
-| `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (transparent huge pages) | ~1.4k            | 2.55 s |
+| setting                                                              | page faults/step | step   |
+|----------------------------------------------------------------------|------------------|--------|
+| glibc defaults                                                       | ~500k            | ~3.0 s |
+| `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (transparent huge pages)      | ~1.2k            | 2.3 s  |
+| one arena, no mmap, no trimming (`mallopt` at start-up)              | 0                | 2.0 s  |
+| both (what `configure()` sets up)                                    | 0                | 1.8 s  |
 
-(one arena removes the faults but serialises XLA's threads on one malloc lock). The tunable is read when
-the process starts, so `configure()` re-executes the entry point once with it set; where transparent huge
-pages are off it falls back to the single-arena `mallopt` settings in process. `LABRAM_JAX_MALLOC=off`
-leaves the allocator alone; a `GLIBC_TUNABLES` that already names `glibc.malloc.hugetlb` is respected.
-Only entry points call this (never `import labram_jax`): re-executing a notebook or a test runner would be
-wrong.
+Huge pages alone still return and re-fault the buffer each step (2 MiB at a time, with the kernel's
+compaction showing as ~0.9 s of system time); one arena alone keeps the memory but on 4 KiB pages. The
+tunable is read when the process starts, so `configure()` re-executes the entry point once with it set,
+then applies the `mallopt` settings before JAX starts any thread; where transparent huge pages are off it
+applies the `mallopt` settings alone. `LABRAM_JAX_MALLOC=off` leaves the allocator alone; a
+`GLIBC_TUNABLES` that already names `glibc.malloc.hugetlb` is respected. Only entry points call this
+(never `import labram_jax`): re-executing a notebook or a test runner would be wrong.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def _single_arena() -> bool:
 def configure() -> str:
     """Sets up the allocator for a training / inference process; call it first thing in `__main__`.
 
-    Returns what was done ("off", "kept", "mallopt", "unsupported"); does not return when it re-executes.
+    Returns what was done ("off", "kept+mallopt" after the re-execution, "mallopt", "unsupported"); does
+    not return when it re-executes.
     """
     if os.environ.get(ENV_SWITCH, "").lower() in ("off", "0", "false"):
         return "off"
@@ -78,7 +81,7 @@ def configure() -> str:
     if sys.platform != "linux" or version is None:
         return "unsupported"
     if "glibc.malloc.hugetlb" in os.environ.get("GLIBC_TUNABLES", ""):
-        return "kept"
+        return "kept+mallopt" if _single_arena() else "kept"
     if version >= (2, 35) and _thp_mode() in ("always", "madvise") and getattr(sys, "orig_argv", None):
         tunables = os.environ.get("GLIBC_TUNABLES", "")
         env = dict(os.environ, GLIBC_TUNABLES=f"{tunables}:{HUGETLB}" if tunables else HUGETLB)

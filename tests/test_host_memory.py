@@ -43,7 +43,7 @@ def test_configure_stops_per_step_page_faults():
     # Without the set-up every run faults its temporaries in again, 4 KiB at a time.
     assert plain["faults"] > 0.5 * TEMP_PAGES
     assert tuned["faults"] < 0.05 * TEMP_PAGES, tuned
-    if tuned["how"] == "kept":  # re-executed with the tunable (transparent huge pages available)
+    if tuned["how"].startswith("kept"):  # re-executed with the tunable (transparent huge pages available)
         assert host_memory.HUGETLB in tuned["tunables"]
     else:
         assert tuned["how"] == "mallopt"
@@ -54,4 +54,4 @@ def test_switch_and_existing_tunables_are_respected():
     if host_memory._glibc_version() is not None and sys.platform == "linux":
         mine = "glibc.malloc.hugetlb=0"
         got = _probe("on", **{host_memory.ENV_SWITCH: "", "GLIBC_TUNABLES": mine})
-        assert got["how"] == "kept" and got["tunables"] == mine
+        assert got["how"].startswith("kept") and got["tunables"] == mine
