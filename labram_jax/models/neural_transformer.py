@@ -101,7 +101,8 @@ class NeuralTransformer(nn.Module):
         patch_pos = (spatial[:, :, None, :] + time_embed[None, None, :a, :]).reshape(b, c * a, spec.width)
         cls = (cls_token + cls_spatial)[:, None, :]
         h = jnp.concatenate([cls.astype(h.dtype), h + patch_pos.astype(h.dtype)], axis=1)
-        h = nn.Dropout(spec.drop_rate)(h, deterministic=deterministic)
+        # A frozen part (partial fine-tuning) is a fixed feature extractor: no dropout or drop path in it.
+        h = nn.Dropout(spec.drop_rate)(h, deterministic=deterministic or spec.frozen_blocks > 0)
         h = nn.with_logical_constraint(h, (ax.BATCH, ax.TOKENS, ax.EMBED))
 
         key_mask = jnp.concatenate([jnp.ones((b, 1), bool), tokens_valid], axis=1)
@@ -110,7 +111,8 @@ class NeuralTransformer(nn.Module):
         for i in range(spec.depth):
             if i == spec.frozen_blocks > 0:
                 h = jax.lax.stop_gradient(h)  # partial fine-tuning: no backward through the frozen part
-            h = block_cls(spec, i, rates[i], name=f"blocks_{i}")(h, key_mask, deterministic)
+            frozen = i < spec.frozen_blocks
+            h = block_cls(spec, i, rates[i], name=f"blocks_{i}")(h, key_mask, deterministic or frozen)
             h = materialized_cotangent(h)
         if spec.frozen_blocks >= spec.depth > 0:
             h = jax.lax.stop_gradient(h)  # linear probe

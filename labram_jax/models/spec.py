@@ -20,7 +20,8 @@ class TransformerSpec:
     (modeling_pretrain.py: normal truncated at +-1 sigma, convs included). `patch_input` is "eeg" for the
     temporal-conv encoder over 200-sample patches and "codes" for the tokenizer decoder's 1x1 projection of
     `code_dim`-wide codewords. `frozen_blocks > 0` stops gradients below block `frozen_blocks` (partial
-    fine-tuning: the embeddings and the first blocks are frozen, so their backward is never computed).
+    fine-tuning: the embeddings and the first blocks are frozen, so their backward is never computed,
+    and they run without dropout or drop path, as a fixed feature extractor).
     """
     width: int = 200
     depth: int = 12

@@ -32,3 +32,25 @@ def test_one_boundary_per_block_in_the_compiled_backward():
 
     hlo = jax.jit(jax.grad(loss)).lower(params).compile().as_text()
     assert hlo.count(" conditional(") == 3
+
+
+def test_frozen_part_is_a_fixed_feature_extractor():
+    """Partial fine-tuning: frozen blocks run without drop path and pass no gradient below them."""
+    spec = dataclasses.replace(tiny.BACKBONE, depth=2, drop_path_rate=0.5)
+    inputs = tiny.args(tiny.batch(np.random.default_rng(1)))
+    outs = {}
+    for frozen in (0, 1, 2):
+        model = LaBraMClassifier(dataclasses.replace(spec, frozen_blocks=frozen), num_outputs=2)
+        params = nn.meta.unbox(model.init(jax.random.key(0), *inputs))["params"]
+        run = lambda p, seed: model.apply({"params": p}, *inputs, deterministic=False,  # noqa: E731
+                                          rngs={"dropout": jax.random.key(seed)})
+        outs[frozen] = [np.asarray(run(params, s)) for s in range(4)]
+        grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p}, *inputs) ** 2))(params)["backbone"]
+        for name, g in grads.items():
+            frozen_param = not name.startswith("blocks_") or int(name.split("_")[1]) < frozen
+            if frozen:
+                assert all(not np.any(np.asarray(x)) for x in jax.tree.leaves(g)) == frozen_param, name
+    # Linear probe (both blocks frozen): the same output whatever the dropout key.
+    assert all(np.array_equal(outs[2][0], o) for o in outs[2][1:])
+    # Fully trainable: drop path makes the outputs differ between keys.
+    assert not all(np.array_equal(outs[0][0], o) for o in outs[0][1:])
