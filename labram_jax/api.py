@@ -62,7 +62,7 @@ class LoadedModel:
                 "fc_norm": {"scale": jnp.ones((width,), jnp.float32), "bias": jnp.zeros((width,), jnp.float32)}}}
         elif kind == "finetune":
             self._classifier, self._classifier_vars = module, variables
-        self._jitted: dict[str, Callable[..., jax.Array]] = {}
+        self._jitted: dict[str, Callable[..., dict[str, jax.Array]]] = {}
 
     @property
     def max_patches(self) -> int:
@@ -104,19 +104,7 @@ class LoadedModel:
         if method == "logits" and not getattr(self.module, "num_outputs", 0):
             raise checkpoints.CheckpointError("this fine-tuning checkpoint has no task head (num_outputs 0); use "
                                               "`features`/`pooled`, or fine-tune it on a task first.")
-        args = self._batch(eeg_uv, channel_names)
-        if method not in self._jitted:
-            self._jitted[method] = jax.jit(self._forward(method))
-        variables = self.variables if method == "codes" else self._classifier_vars
-        out = np.asarray(self._jitted[method](variables, *args))
-        return out.astype(np.float32) if method != "codes" else out  # bfloat16-configured models, too
-
-    def _forward(self, method: str) -> Callable[..., jax.Array]:
-        if method == "codes":
-            return lambda v, *args: self.module.apply(v, *args, method=VQNSP.get_codebook_indices)
-        fn = {"logits": LaBraMClassifier.__call__, "features": LaBraMClassifier.features,
-              "pooled": LaBraMClassifier.pooled}[method]
-        return lambda v, *args: self._classifier.apply(v, *args, method=fn)
+        return self.outputs(eeg_uv, channel_names, which=(method,))[method]
 
     @property
     def available_outputs(self) -> tuple[str, ...]:

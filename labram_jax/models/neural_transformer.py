@@ -166,28 +166,34 @@ class LaBraMClassifier(nn.Module):
         if self.num_outputs:
             self.head = _head(self.num_outputs, self.init_scale)
 
+    def _encode(self, x, channel_ids, channel_mask, patch_mask, deterministic):
+        """`(backbone tokens (B, 1 + N, d), real-token mask (B, N))`."""
+        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
+        return h, layout.token_mask(channel_mask, patch_mask)
+
+    def _pool(self, h: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:
+        return self.fc_norm(masked_mean(h[:, 1:], valid[..., None], axis=1))
+
+    def _tokens(self, h: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:
+        return jnp.where(valid[..., None], self.fc_norm(h[:, 1:]), 0)
+
     def features(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                  patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
         """Patch tokens after `fc_norm`, `(B, C*A, d)` channel-major (padded tokens are zero)."""
-        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
-        valid = layout.token_mask(channel_mask, patch_mask)
-        return jnp.where(valid[..., None], self.fc_norm(h[:, 1:]), 0)
+        return self._tokens(*self._encode(x, channel_ids, channel_mask, patch_mask, deterministic))
 
     def pooled(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
         """`fc_norm` of the mean over the real patch tokens, `(B, d)`."""
-        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
-        valid = layout.token_mask(channel_mask, patch_mask)
-        return self.fc_norm(masked_mean(h[:, 1:], valid[..., None], axis=1))
+        return self._pool(*self._encode(x, channel_ids, channel_mask, patch_mask, deterministic))
 
     def outputs(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                 patch_mask: jnp.ndarray, deterministic: bool = True) -> dict[str, jnp.ndarray]:
         """`features`, `pooled` and (with a head) `logits` from one backbone pass, as the three methods
         compute them; for callers that want several (embedding whole recordings) at the cost of one."""
-        h = self.backbone(x, channel_ids, channel_mask, patch_mask, deterministic=deterministic)
-        valid = layout.token_mask(channel_mask, patch_mask)
-        pooled = self.fc_norm(masked_mean(h[:, 1:], valid[..., None], axis=1))
-        out = {"features": jnp.where(valid[..., None], self.fc_norm(h[:, 1:]), 0), "pooled": pooled}
+        h, valid = self._encode(x, channel_ids, channel_mask, patch_mask, deterministic)
+        pooled = self._pool(h, valid)
+        out = {"features": self._tokens(h, valid), "pooled": pooled}
         if self.num_outputs:
             out["logits"] = self.head(pooled)
         return out

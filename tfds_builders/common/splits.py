@@ -49,6 +49,16 @@ def split_subjects(subjects: Iterable[str], val_fraction: float, seed: int,
     return sorted(train), sorted(val)
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Raises ValueError naming the flag when the held-out fractions leave no subject for training."""
+    for flag, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"--{flag}={value:g} must be in [0, 1)")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(f"--val_fraction={val_fraction:g} + --test_fraction={test_fraction:g} must be below 1 "
+                         "(subjects must remain for training)")
+
+
 def split_subjects_three_way(subjects: Iterable[str], val_fraction: float, test_fraction: float,
                              seed: int) -> tuple[list[str], list[str], list[str]]:
     """Splits subject ids into `(train, validation, test)`, each sorted, disjoint, covering all subjects.
@@ -61,12 +71,7 @@ def split_subjects_three_way(subjects: Iterable[str], val_fraction: float, test_
       ValueError: a fraction outside [0, 1), fractions summing to 1 or more, or too few subjects to give
         every requested split (and train) one subject; the message says how to fix it.
     """
-    for flag, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"--{flag}={value:g} must be in [0, 1)")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"--val_fraction={val_fraction:g} and --test_fraction={test_fraction:g} leave no "
-                         "subject for training; their sum must be below 1")
+    check_fractions(val_fraction, test_fraction)
     unique = sorted(set(subjects))
     n = len(unique)
 

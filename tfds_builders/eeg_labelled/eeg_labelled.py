@@ -58,7 +58,7 @@ import tensorflow_datasets as tfds
 from labram_jax.data.reading import find_recordings
 from labram_jax.data.recording import FileTask, default_ids
 from labram_jax.data.report import BuildError, FileReport, SkipReason
-from tfds_builders.common import EegBuilder, EegConfig, split_subjects_three_way
+from tfds_builders.common import EegBuilder, EegConfig, check_fractions, split_subjects_three_way
 
 MODES: tuple[str, ...] = ("events", "table")
 TASKS: tuple[str, ...] = ("auto", "classification", "regression")
@@ -204,12 +204,7 @@ def labelled_config(*, manual_dir: str | os.PathLike[str] | None = None,
         if groups < 1:
             raise ValueError(f"--subject_pattern={pattern!r} has no capture group; put the subject in the "
                              "first group, e.g. 'sub-(\\w+)' or '^([^/]+)/'")
-    for flag, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"--{flag}={value:g} must be in [0, 1)")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"--val_fraction={val_fraction:g} + --test_fraction={test_fraction:g} must be below 1 "
-                         "(subjects must remain for training)")
+    check_fractions(val_fraction, test_fraction)
     root = os.path.abspath(os.path.expanduser(os.fspath(manual_dir))) if manual_dir else ""
     common = dict(name=name, mode=mode, notch_hz=None if notch is None else float(notch),
                   subject_pattern=pattern, split_seed=int(split_seed), val_fraction=float(val_fraction),

@@ -66,7 +66,7 @@ class FinetuneStage(Stage):
             return super().is_frozen(path)
         part = path[1] if len(path) > 1 else ""
         if part.startswith("blocks_"):
-            return int(part.split("_")[1]) < self.model.spec.depth - k
+            return int(part.split("_")[1]) < self.model.spec.frozen_blocks
         return True
 
     def check_ready(self) -> None:
