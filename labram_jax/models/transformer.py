@@ -10,6 +10,7 @@ from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
 from labram_jax.models.spec import TransformerSpec
 from labram_jax.models.layers import GELU, logical_dense
+from labram_jax.ops import linear
 from labram_jax.ops.attention import softmax_attention
 
 
@@ -55,7 +56,7 @@ class EinsumDense(nn.Module):
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         kernel = self.param("kernel", nn.with_logical_partitioning(self.kernel_init, self.kernel_axes),
                             self.kernel_shape)
-        y = jnp.einsum(self.equation, x.astype(self.dtype), kernel.astype(self.dtype))
+        y = linear.einsum(self.equation, x, kernel, self.dtype)
         if self.bias_axes is not None:
             bias_shape = tuple(self.kernel_shape[len(self.kernel_shape) - len(self.bias_axes):])
             bias = self.param("bias", nn.with_logical_partitioning(inits.zeros, self.bias_axes), bias_shape)
