@@ -12,9 +12,10 @@ the scores. Keys and values are held as `(hd x N)` per head, so the backward com
 `dKᵀ = s·Qᵀ dS`: XLA:CPU runs those through its fast batched-matmul path, while the `Pᵀ dO` form (a
 contraction over the rows of the `N x N` operand) fell back to a generic dot at twice the time; on the
 2-core development CPU this took the Base fine-tuning step from 2.13 s to 1.79 s (same values and
-gradients; on GPU the layout is immaterial). Masked keys get probability exactly 0, as the reference's `-inf` fill; a query row whose keys
-are all masked (never produced by our layouts: the cls token is always a valid key) would give NaN there
-too.
+gradients; not measured on GPU).
+
+Masked keys get probability exactly 0, as the reference's `-inf` fill; a query row whose keys are all
+masked (never produced by our layouts: the cls token is always a valid key) would give NaN there too.
 """
 
 from __future__ import annotations
