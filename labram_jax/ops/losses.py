@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from labram_jax.ops import argext
 from labram_jax.ops.masked_stats import masked_mean
 
 
@@ -41,7 +42,7 @@ def mem_loss(logits: jnp.ndarray, labels: jnp.ndarray, masked: jnp.ndarray, visi
     `loss_rec` repeats the reference's logging oddity: the first term divided by 2.
     """
     ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
-    hit = (jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32)
+    hit = (argext.argmax(logits) == labels).astype(jnp.float32)
     ce_masked, ce_visible = masked_mean(ce, masked), masked_mean(ce, visible)
     loss = ce_masked + ce_visible
     return loss, {"loss": loss, "loss_rec": ce_masked / 2.0, "mlm_acc": masked_mean(hit, masked),

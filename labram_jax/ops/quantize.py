@@ -10,6 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from labram_jax.ops import argext
 from labram_jax.ops.masked_stats import l2_normalize
 
 
@@ -21,7 +22,7 @@ def squared_distances(z: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
 
 def nearest_codes(z: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
     """Index of the nearest codeword of each vector (first index on ties, like `torch.argmin`)."""
-    return jnp.argmin(squared_distances(z, codebook), axis=-1).astype(jnp.int32)
+    return argext.argmin(squared_distances(z, codebook))
 
 
 def straight_through(z: jnp.ndarray, z_q: jnp.ndarray) -> jnp.ndarray:
@@ -82,7 +83,7 @@ def kmeans_cosine(rng: jax.Array, samples: jnp.ndarray, weights: jnp.ndarray, nu
 
     def step(carry, _):
         means, _ = carry
-        buckets = jnp.argmax(samples @ means.T, axis=-1)
+        buckets = argext.argmax(samples @ means.T)
         bins = code_counts(buckets, weights, num_clusters)
         sums = jnp.zeros_like(means).at[buckets].add(samples * weights[:, None].astype(samples.dtype))
         new_means = l2_normalize(sums / jnp.maximum(bins, 1.0)[:, None])

@@ -12,6 +12,7 @@ import optax
 from labram_jax import checkpoints, layout
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
+from labram_jax.ops import argext
 from labram_jax.ops.losses import mem_loss
 from labram_jax.ops.masking import random_masking, symmetric_complement
 from labram_jax.train.restore import restore_on_mesh
@@ -72,7 +73,7 @@ class PretrainStage(Stage):
         visible = symmetric_complement(masked, valid)
         logits = self._forward(params, inputs, masked, True)
         labels = self._targets(frozen, inputs)
-        hit = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+        hit = (argext.argmax(logits) == labels).astype(jnp.float32)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
         f = lambda m: m.astype(jnp.float32)
         sums = {"hits_masked": jnp.sum(hit * f(masked)), "hits_visible": jnp.sum(hit * f(visible)),
