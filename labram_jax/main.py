@@ -5,6 +5,7 @@ Flags, distributed start-up and dispatch on `config.stage`; the loop lives in `l
 
 from __future__ import annotations
 
+import re
 import sys
 
 if __name__ == "__main__":  # before JAX allocates anything; may re-execute this command once
@@ -74,5 +75,28 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with an unknown `--config.<field>` reported as a one-line error.
+
+    ml_collections raises KeyError / AttributeError from inside absl's parser for an override of a field the
+    config does not have (its message, sometimes escaped twice, names the field and may suggest one); absl
+    would print a traceback.
+    """
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (KeyError, AttributeError) as err:
+        text = str(err.args[0]) if err.args else str(err)
+        for _ in range(2):
+            text = text.replace("\\n", "\n").replace("\\'", "'")
+        suggestion = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+        key = suggestion.group(2) if suggestion else re.sub(r"[\"']", "", text.splitlines()[0]).split()[-1]
+        flag = next((a.split("=")[0] for a in argv[1:] if a.startswith("--config.")
+                     and key in a.split("=")[0].split(".")), "a --config.<field> override")
+        hint = f' Did you mean "{suggestion.group(1)}"?' if suggestion else ""
+        print(f"error: {flag}: the config has no field {key!r}.{hint} The fields are those of the config file "
+              "and labram_jax/config_defaults.py.", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)

@@ -38,7 +38,16 @@ def test_training_needs_a_workdir():
     assert "--workdir" in result.stderr
 
 
-def test_config_typo_is_named():
-    result = _run("--config=configs/base.py", "--config.modle.size=large", "--dry_run")
-    assert result.returncode != 0
-    assert "modle" in result.stderr
+@pytest.mark.parametrize("override,named,suggested", [
+    ("--config.modle.size=large", "'modle'", '"model"'),          # top-level section
+    ("--config.optim.bach_size=8", "'bach_size'", '"batch_size"'),  # nested field
+    ("--config.data_dir=/tmp/x", "'data_dir'", None),              # no close name (it is data.data_dir)
+])
+def test_config_typo_is_one_line_naming_the_flag_and_field(override, named, suggested):
+    result = _run("--config=configs/base.py", override, "--dry_run")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, result.stderr
+    assert override.split("=")[0] in error[0] and named in error[0]
+    assert (suggested in error[0]) if suggested else "Did you mean" not in error[0]
