@@ -129,3 +129,20 @@ def test_multiclass_finetune_and_evaluate_stage(demo_data_dir, tmp_path):
     # The evaluate stage on the selected checkpoint reproduces the fine-tuning run's test metrics.
     for key, value in test.items():
         assert again["test"]["demo/tuev:test"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_bf16_finetune_learns_and_keeps_float32_parameters(demo_data_dir, tmp_path):
+    """`model.dtype=bfloat16` through the real loop: the bf16 products (ops/linear, ops/attention) train,
+    and what is optimised and saved stays float32."""
+    config = tiny_config("finetune_tuev", demo_data_dir, steps=8)
+    config.model.dtype = "bfloat16"
+    workdir = str(tmp_path / "bf16")
+    results = run(config, workdir)
+    assert_learns(workdir, 8)
+    assert np.isfinite(results["test"]["demo/tuev:test"]["balanced_accuracy"])
+    meta = checkpoints.read_meta(workdir)
+    module = checkpoints.build_model(meta)
+    abstract = nn.meta.unbox(factory.abstract_variables(module))
+    saved, _ = checkpoints.restore_model(workdir, abstract)
+    dtypes = {str(np.asarray(x).dtype) for x in jax.tree.leaves(saved["params"])}
+    assert dtypes == {"float32"}, dtypes
