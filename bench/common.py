@@ -5,9 +5,8 @@ Every benchmark prints exactly one JSON object on stdout (`emit`) and logs on st
 
 `StepBench` is the training step of a config exactly as `labram_jax.train.loop.Trainer` builds it (the
 stage's `loss_fn`, `make_optimizer`, `make_train_step`, jitted with the Trainer's shardings and the state
-donated), fed with synthetic batches in the `labram_jax.layout` layout, so no dataset is needed. It mirrors
-`Trainer._build_state_functions` and `Trainer._compile`; keep the two in step (a shared function in
-`labram_jax.train` that builds the state and the jitted step from a config would remove the copy).
+donated): both build it with `labram_jax.train.step_builder`. It is fed synthetic batches in the
+`labram_jax.layout` layout, so no dataset is needed.
 """
 
 from __future__ import annotations

@@ -43,9 +43,6 @@ def _is_primary() -> bool:
     return jax.process_index() == 0
 
 
-_split_params = step_builder.split_params
-
-
 class Trainer:
     """Sets up one stage on the mesh; `fit()` trains, evaluates and writes the stage's outputs."""
 
@@ -240,7 +237,7 @@ class Trainer:
         best = ckpt.restore_best_model(abstract)
         if best is not None:
             selected_step, model = best
-            params, extra = _split_params(model)
+            params, extra = step_builder.split_params(model)
         results: dict[str, Any] = {"stage": config.stage, "kind": stage.kind, "workdir": self.workdir,
                                    "steps": self.total_steps, "selected_step": selected_step,
                                    "monitor": list(stage.monitor() or [])}
@@ -294,7 +291,7 @@ class Trainer:
         with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
             variables, meta, _ = restore_on_mesh(path, self.mesh, self.rules)
             checkpoints.require_kind(meta, path, "finetune", purpose="the evaluate stage")
-            params, extra = _split_params(variables)
+            params, extra = step_builder.split_params(variables)
             params = jax.device_put(params, self.state_shardings.params)
             self._compile(None)
             evaluated, plot_inputs = self._evaluate_splits(params, extra, None)
