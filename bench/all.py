@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import common
 
-BENCHMARKS = ("train_step", "torch_reference", "inference", "loader", "scaling")
-DTYPE_AWARE = ("train_step", "torch_reference", "inference", "scaling", "loader")
+BENCHMARKS = ("train_step", "torch_reference", "inference", "loader", "scaling", "profile")
+DTYPE_AWARE = ("train_step", "torch_reference", "inference", "scaling", "loader", "profile")
 
 
 def _f(x, fmt: str = "{:.3g}") -> str:
@@ -98,6 +98,20 @@ def markdown(report: dict) -> str:
                 ["config", "C x s", "tokens", "s/step", "tokens/s", "attention FLOPs", "attention time"], rows) + [""]
         else:
             lines += error_line("scaling", r)
+    r = b.get("profile")
+    if r is not None:
+        if "results" in r:
+            for n, x in r["results"].items():
+                if "error" in x:
+                    lines += [f"**profile {n}**: {x['error']}", ""]
+                    continue
+                lines += [f"profile {n}: {_f(x.get('step_s'))} s/step traced, ops {_f(x.get('op_s_per_step'))} s/step "
+                          f"({x.get('events_from')} events)"] + _table(
+                    ["phase", "part", "ms/step", "share"],
+                    [[p["phase"], p["part"], _f(p["ms_per_step"]), _f(p["share"], "{:.1%}")]
+                     for p in x.get("by_part", [])[:8]]) + [""]
+        else:
+            lines += error_line("profile", r)
     return "\n".join(lines)
 
 

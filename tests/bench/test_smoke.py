@@ -128,3 +128,18 @@ def test_markdown_reports_failures_and_skips():
     text = bench_all.markdown({"machine": {}, "benchmarks": {
         "loader": {"error": "exit code 1"}, "torch_reference": {"skipped": "braindecode is not installed"}}})
     assert "**loader**: exit code 1" in text and "braindecode is not installed" in text
+
+
+def test_profile(run):
+    result = run[0]["benchmarks"]["profile"]
+    r = result["results"]["finetune_base"]
+    assert r["events_from"] == "host" and r["hlo_module"] and r["ops_matched"] > 10
+    positive(r, "step_s", "op_s_per_step")
+    shares = [x["share"] for x in r["top_ops"]]
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-6
+    phases = {x["phase"] for x in r["top_ops"]}
+    assert {"forward", "backward"} <= phases
+    # The attention core and the MLP of the (folded) blocks show as parts in both directions.
+    parts = {(p["phase"], p["part"].split("backbone/", 1)[-1]) for p in r["by_part"]}
+    assert ("backward", "blocks_N/attn") in parts and ("forward", "blocks_N/attn") in parts, parts
+    assert any(part.startswith("blocks_N/mlp") for _, part in parts)
