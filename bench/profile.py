@@ -8,7 +8,8 @@ trace with `jax.profiler.ProfileData` and matches every executed op (its `hlo_op
 HLO's instruction, whose metadata names the model code that produced it (`backbone/blocks_3/attn/...`,
 block numbers folded to `blocks_N`). Per configuration the JSON holds:
 
-* `step_s` (traced steps, wall), `op_s_per_step` (sum of the ops' durations per step) and
+* `step_s` (traced steps, wall; `step_s_untraced`: the best of as many steps just before, as tracing
+  slows the step), `op_s_per_step` (sum of the ops' durations per step) and
   `op_s_over_step_s`. On a GPU the ops are the device's kernels, so a ratio well below 1 means the GPU
   idles (launch or host overhead). On CPU XLA runs independent ops on several threads at once, so the
   ratio can exceed 1, and an op sharing the cores with another shows a longer time than alone.
@@ -139,6 +140,7 @@ def run_one(name: str, args) -> dict[str, Any]:
     compile_times = bench.compile()
     for _ in range(args.warmup):
         bench.timed_step()
+    untraced = [bench.timed_step()[0] for _ in range(args.steps)]
     trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="labram_profile_")
     try:
         t0 = time.perf_counter()
@@ -152,7 +154,7 @@ def run_one(name: str, args) -> dict[str, Any]:
             shutil.rmtree(trace_dir, ignore_errors=True)
     result = {"config": name, "stage": config.stage, "size": config.model.size, **shape, "dtype": args.dtype,
               "device": bench.device.device_kind, "platform": bench.device.platform, **compile_times,
-              "traced_steps": args.steps, "step_s": step_s, "events_from": source,
+              "traced_steps": args.steps, "step_s": step_s, "step_s_untraced": min(untraced), "events_from": source,
               "trace_dir": args.trace_dir}
     result.update(analyse(events, hlo_ops(bench.compiled.as_text()), args.steps, step_s, args.top))
     return result
@@ -175,7 +177,8 @@ def main(argv=None) -> None:
         common.parse_name(name)
         results[name] = r = run_one(name, args)
         head = ", ".join(f"{x['path'].rsplit('/', 1)[-1]} {x['ms_per_step']:.1f} ms" for x in r["top_ops"][:3])
-        common.log(f"{name}: {r['step_s']:.4f} s/step, ops {r['op_s_per_step']:.4f} s/step "
+        common.log(f"{name}: {r['step_s']:.4f} s/step traced ({r['step_s_untraced']:.4f} untraced), "
+                   f"ops {r['op_s_per_step']:.4f} s/step "
                    f"({r['ops_matched']} ops); top: {head}")
     common.emit({"benchmark": "profile", "machine": common.machine_info(),
                  "settings": {"configs": list(results), "steps": args.steps, "dtype": args.dtype,
