@@ -11,7 +11,8 @@ block numbers folded to `blocks_N`). Per configuration the JSON holds:
 * `step_s` (traced steps, wall; `step_s_untraced`: the best of as many steps just before, as tracing
   slows the step), `op_s_per_step` (sum of the ops' durations per step) and
   `op_s_over_step_s`. On a GPU the ops are the device's kernels, so a ratio well below 1 means the GPU
-  idles (launch or host overhead). On CPU XLA runs independent ops on several threads at once, so the
+  idles (launch or host overhead); kernels without an HLO instruction are summed in
+  `unattributed_kernel_s_per_step` and listed by name in `unattributed_kernels`. On CPU XLA runs independent ops on several threads at once, so the
   ratio can exceed 1, and an op sharing the cores with another shows a longer time than alone.
 * `top_ops`: the `--top` instructions by time per step, each with its phase (`forward`, `backward` =
   inside the gradient's transpose, `other` = optimiser and bookkeeping), model path, XLA op kind, result
@@ -76,7 +77,11 @@ def part_of(path: str) -> str:
 
 
 def _events(trace_dir: str) -> tuple[list[tuple[str, str, float]], str]:
-    """(hlo_op, hlo_module, seconds) of every op event, from the device planes if any, else the host's."""
+    """(hlo_op, hlo_module, seconds) of every op event, from the device planes if any, else the host's.
+
+    On a GPU the kernels are read from the stream lines only (the profiler may add derived lines such as
+    "XLA Ops" that repeat them); a kernel without an `hlo_op` stat is kept as `("kernel:" + name, "", s)`.
+    """
     from jax.profiler import ProfileData
 
     files = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
@@ -86,15 +91,19 @@ def _events(trace_dir: str) -> tuple[list[tuple[str, str, float]], str]:
     planes = list(data.planes)
     device_planes = [p for p in planes if p.name.startswith("/device:") and "CPU" not in p.name]
     source = "device" if device_planes else "host"
-    chosen = device_planes or [p for p in planes if p.name.startswith("/host:CPU")]
     out = []
-    for plane in chosen:
-        for line in plane.lines:
+    for plane in device_planes or [p for p in planes if p.name.startswith("/host:CPU")]:
+        lines = list(plane.lines)
+        if device_planes and any(line.name.startswith("Stream") for line in lines):
+            lines = [line for line in lines if line.name.startswith("Stream")]
+        for line in lines:
             for event in line.events:
                 stats = dict(event.stats)
                 op = stats.get("hlo_op")
                 if op:
                     out.append((str(op), str(stats.get("hlo_module", "")), event.duration_ns / 1e9))
+                elif device_planes:
+                    out.append(("kernel:" + event.name, "", event.duration_ns / 1e9))
     return out, source
 
 
@@ -127,7 +136,14 @@ def analyse(events: list[tuple[str, str, float]], hlo: dict[str, dict[str, str]]
     part_rows = [{"phase": ph, "part": p, "ms_per_step": round(s * 1e3, 3),
                   "share": round(s / total, 4) if total else None}
                  for (ph, p), s in sorted(parts.items(), key=lambda kv: -kv[1])]
+    # Device kernels the trace did not attribute to an HLO instruction (none expected; listed if any).
+    loose = collections.Counter()
+    for op, mod, seconds in events:
+        if op.startswith("kernel:"):
+            loose[op[len("kernel:"):]] += seconds / steps
+    unattributed = [{"kernel": k, "ms_per_step": round(v * 1e3, 3)} for k, v in loose.most_common(top)]
     return {"hlo_module": module, "ops_matched": len(per_op), "op_s_per_step": total,
+            "unattributed_kernel_s_per_step": sum(loose.values()), "unattributed_kernels": unattributed,
             "op_s_over_step_s": total / step_s if step_s else None, "top_ops": rows[:top], "by_part": part_rows[:top]}
 
 

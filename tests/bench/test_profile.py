@@ -65,3 +65,13 @@ def test_analyse_sums_per_step_and_ignores_other_modules():
     assert parts == pytest.approx({("forward", "LaBraMClassifier/backbone/blocks_N/mlp/fc1"): 40.0,
                                    ("backward", "LaBraMClassifier/backbone/blocks_N/attn"): 20.0,
                                    ("other", "mul"): 2.0})
+
+
+def test_analyse_lists_device_kernels_it_cannot_attribute():
+    hlo = profile.hlo_ops(HLO)
+    events = [("dot.2", "jit_step", 0.02), ("kernel:nccl_allreduce", "", 0.006), ("kernel:memcpy", "", 0.002),
+              ("kernel:nccl_allreduce", "", 0.006)]
+    r = profile.analyse(events, hlo, steps=2, step_s=0.05, top=10)
+    assert r["op_s_per_step"] == pytest.approx(0.01)
+    assert r["unattributed_kernel_s_per_step"] == pytest.approx(0.007)
+    assert r["unattributed_kernels"][0] == {"kernel": "nccl_allreduce", "ms_per_step": 6.0}
