@@ -63,10 +63,12 @@ def phase_and_path(op_name: str) -> tuple[str, str]:
     phase = "backward" if "transpose(" in op_name else "forward" if "jvp(" in op_name else "other"
     path = re.sub(r"^jit\([^)]*\)/", "", op_name)
     path = re.sub(r"\b(?:transpose|jvp|remat|checkpoint|vmap|pjit|jit)\(", "", path).replace(")", "")
-    path = re.sub(r"\w+\.\w+/", "", path)          # Flax method scopes: `LaBraMClassifier.pooled/`
-    path = re.sub(r"_\d+(?=/|$)", "_N", path)       # blocks_3 -> blocks_N
-    path = re.sub(r"/+", "/", path).strip("/")
-    return phase, path or "(unnamed)"
+    path = re.sub(r"(\w+)\.\w+(?=/|$)", r"\1", path)   # Flax method scopes: `VQNSP.encode` -> `VQNSP`
+    path = re.sub(r"_\d+(?=/|$)", "_N", path)             # blocks_3 -> blocks_N
+    segments = [seg for seg in path.split("/") if seg]
+    # A module calling its own methods repeats its scope (`encoder.features/encoder._encode`): keep one.
+    segments = [seg for i, seg in enumerate(segments) if i == 0 or seg != segments[i - 1]]
+    return phase, "/".join(segments) or "(unnamed)"
 
 
 def part_of(path: str) -> str:

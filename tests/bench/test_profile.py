@@ -32,7 +32,9 @@ def test_hlo_ops_reads_names_shapes_and_op_names():
     ("jit(step)/jvp(LaBraMClassifier)/backbone/blocks_3/mlp/fc1/aby,yz->abz/dot_general", "forward",
      "LaBraMClassifier/backbone/blocks_N/mlp/fc1/aby,yz->abz/dot_general"),
     ("jit(step)/transpose(jvp(LaBraMClassifier.pooled/LaBraMClassifier._encode/backbone/blocks_11/attn/reduce_sum))",
-     "backward", "backbone/blocks_N/attn/reduce_sum"),
+     "backward", "LaBraMClassifier/backbone/blocks_N/attn/reduce_sum"),
+    ("jit(step)/jvp(VQNSP.get_codebook_indices)/VQNSP.encode/encoder.features/encoder._encode/backbone/blocks_0/"
+     "attn/bhqk,bhdk->bhqd/dot_general", "forward", "VQNSP/encoder/backbone/blocks_N/attn/bhqk,bhdk->bhqd/dot_general"),
     ("jit(step)/mul", "other", "mul"),
     ("", "other", "(unnamed)"),
 ])
