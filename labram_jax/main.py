@@ -93,9 +93,46 @@ def _parse_flags(argv: list[str]) -> list[str]:
         flag = next((a.split("=")[0] for a in argv[1:] if a.startswith("--config.")
                      and key in a.split("=")[0].split(".")), "a --config.<field> override")
         hint = f' Did you mean "{suggestion.group(1)}"?' if suggestion else ""
-        print(f"error: {flag}: the config has no field {key!r}.{hint} The fields are those of the config file "
-              "and labram_jax/config_defaults.py.", file=sys.stderr)
+        elsewhere = [f"--config.{p}" for p in _fields_named(argv, key) if f"--config.{p}" != flag]
+        if elsewhere:
+            hint += f" The config has it as {' and '.join(elsewhere)}."
+        print(f"error: {flag}: the config has no field {key!r} there.{hint} The fields are those of the config "
+              "file and labram_jax/config_defaults.py.", file=sys.stderr)
         sys.exit(2)
+
+
+def _fields_named(argv: list[str], key: str) -> list[str]:
+    """Dotted paths of every field called `key` in the config file `--config` names (best effort: [] when
+    the file cannot be loaded here), so that `--config.data_dir` can point at `--config.data.data_dir`."""
+    import importlib.util
+
+    import ml_collections
+
+    args = argv[1:]
+    spec_arg = next((a.split("=", 1)[1] for a in args if a.startswith("--config=")), None)
+    if spec_arg is None and "--config" in args[:-1]:
+        spec_arg = args[args.index("--config") + 1]
+    if not spec_arg:
+        return []
+    path, _, config_arg = spec_arg.partition(":")
+    try:
+        spec = importlib.util.spec_from_file_location("_labram_config_for_hint", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        config = module.get_config(config_arg) if config_arg else module.get_config()
+    except Exception:  # noqa: BLE001 - only a hint; the error line is printed either way
+        return []
+    found = []
+
+    def walk(node: ml_collections.ConfigDict, prefix: str) -> None:
+        for name, value in node.items():
+            if name == key:
+                found.append(prefix + name)
+            if isinstance(value, ml_collections.ConfigDict):
+                walk(value, f"{prefix}{name}.")
+
+    walk(config, "")
+    return found
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ def test_training_needs_a_workdir():
 @pytest.mark.parametrize("override,named,suggested", [
     ("--config.modle.size=large", "'modle'", '"model"'),          # top-level section
     ("--config.optim.bach_size=8", "'bach_size'", '"batch_size"'),  # nested field
-    ("--config.data_dir=/tmp/x", "'data_dir'", None),              # no close name (it is data.data_dir)
+    ("--config.data_dir=/tmp/x", "'data_dir'", "--config.data.data_dir"),  # a field of another section
+    ("--config.optim.data_dir=/tmp/x", "'data_dir'", "--config.data.data_dir"),
+    ("--config.optim.no_such_field=1", "'no_such_field'", None),   # nothing close, nowhere else
 ])
 def test_config_typo_is_one_line_naming_the_flag_and_field(override, named, suggested):
     result = _run("--config=configs/base.py", override, "--dry_run")
