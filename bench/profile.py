@@ -9,10 +9,10 @@ HLO's instruction, whose metadata names the model code that produced it (`backbo
 block numbers folded to `blocks_N`). Per configuration the JSON holds:
 
 * `step_s` (traced steps, wall; `step_s_untraced`: the best of as many steps just before, as tracing
-  slows the step), `op_s_per_step` (sum of the ops' durations per step) and
-  `op_s_over_step_s`. On a GPU the ops are the device's kernels, so a ratio well below 1 means the GPU
-  idles (launch or host overhead); kernels without an HLO instruction are summed in
-  `unattributed_kernel_s_per_step` and listed by name in `unattributed_kernels`. On CPU XLA runs independent ops on several threads at once, so the
+  slows the step), `op_s_per_step` (sum of the ops' durations per step) and `op_s_over_step_s`. On a GPU
+  the ops are the device's kernels, so a ratio well below 1 means the GPU idles (launch or host
+  overhead); kernels without an HLO instruction are summed in `unattributed_kernel_s_per_step` and listed
+  by name in `unattributed_kernels`. On CPU XLA runs independent ops on several threads at once, so the
   ratio can exceed 1, and an op sharing the cores with another shows a longer time than alone.
 * `top_ops`: the `--top` instructions by time per step, each with its phase (`forward`, `backward` =
   inside the gradient's transpose, `other` = optimiser and bookkeeping), model path, XLA op kind, result
