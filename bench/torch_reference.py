@@ -13,7 +13,8 @@ block each), and reports the per-step median of each and the ratio ours / theirs
 * `pretrain_*`: braindecode has no pre-training model, so this is a COST-EQUIVALENT reference built from
   braindecode's Labram pieces, not the official code: a tokenizer-sized encoder (12 blocks of width 200,
   q/v bias, no qk-norm, no layer scale) under `no_grad`, its 2-layer task head and the nearest code in an
-  8192 x 64 l2-normalised codebook; then the student's symmetric masking: two forwards of the Base backbone
+  8192 x 64 l2-normalised codebook (on CUDA under `--amp` autocast, the task head in float32, as the
+  official engine runs its tokenizer); then the student's symmetric masking: two forwards of the Base backbone
   (mask token in the masked / the complementary 50 % of tokens) with an 8192-way linear head on the
   hidden tokens of each pass, cross-entropy, one backward, AdamW with gradient clipping at 3.
 * torch uses all available cores (`torch.set_num_threads`, or `--torch_threads`; 1 under --smoke); on CUDA
@@ -220,9 +221,11 @@ class TorchPretrain(TorchFinetune):
     def _codes(self):
         import torch
 
+        # The official engine runs the tokenizer under autocast too; its task layer stays float32 (ref. §4.2, §5.3).
         with torch.no_grad():
-            h = self.tokenizer.forward_features(self.x, self.input_chans, return_patch_tokens=True)
-            z = torch.nn.functional.normalize(self.task_layer(h), dim=-1)
+            with self._autocast():
+                h = self.tokenizer.forward_features(self.x, self.input_chans, return_patch_tokens=True)
+            z = torch.nn.functional.normalize(self.task_layer(h.float()), dim=-1)
             return torch.argmax(z @ self.codebook.t(), dim=-1)  # nearest unit code
 
     def _student(self, masked):
