@@ -155,10 +155,7 @@ def run_one(name: str, args) -> dict[str, Any]:
     shape = common.shape_of(args)
     config = common.bench_config(name, dtype=args.dtype, smoke=args.smoke, **shape)
     bench = common.StepBench(config)
-    compile_times = bench.compile()
-    for _ in range(args.warmup):
-        bench.timed_step()
-    untraced = [bench.timed_step()[0] for _ in range(args.steps)]
+    timing = common.measure(bench, steps=args.steps, warmup=args.warmup)   # compile, warm-up, untraced steps
     trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="labram_profile_")
     try:
         t0 = time.perf_counter()
@@ -171,8 +168,9 @@ def run_one(name: str, args) -> dict[str, Any]:
         if not args.trace_dir:
             shutil.rmtree(trace_dir, ignore_errors=True)
     result = {"config": name, "stage": config.stage, "size": config.model.size, **shape, "dtype": args.dtype,
-              "device": bench.device.device_kind, "platform": bench.device.platform, **compile_times,
-              "traced_steps": args.steps, "step_s": step_s, "step_s_untraced": min(untraced), "events_from": source,
+              "device": bench.device.device_kind, "platform": bench.device.platform,
+              "lower_s": timing["lower_s"], "compile_s": timing["compile_s"], "traced_steps": args.steps,
+              "step_s": step_s, "step_s_untraced": timing["step_s_min"], "events_from": source,
               "trace_dir": args.trace_dir}
     result.update(analyse(events, hlo_ops(bench.compiled.as_text()), args.steps, step_s, args.top))
     return result
@@ -182,7 +180,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--configs", default="finetune_base", help="comma-separated <finetune|pretrain>_<size>")
     parser.add_argument("--steps", type=int, default=2, help="traced steps (after compile and warm-up)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before the trace")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing (the first included)")
     parser.add_argument("--top", type=int, default=25, help="rows of top_ops and by_part")
     parser.add_argument("--trace_dir", default=None, help="keep the trace here (default: a deleted temp dir)")
     common.add_shape_args(parser)

@@ -39,9 +39,10 @@ def reports(paths: list[str]) -> list[tuple[str, dict | str]]:
     return out
 
 
-def markdown(paths: list[str]) -> str:
+def markdown(paths: list[str], found: list[tuple[str, dict | str]] | None = None) -> str:
+    """The tables of `paths`' benchmark files (`found`: their `reports(paths)`, when already read)."""
     lines = []
-    for f, obj in reports(paths):
+    for f, obj in reports(paths) if found is None else found:
         lines.append(f"### {os.path.basename(f)}")
         if isinstance(obj, str):
             lines += [obj, ""]
@@ -55,8 +56,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", help="directories (their *.json) or JSON files")
     args = parser.parse_args(argv)
-    print(markdown(args.paths))
-    return 0 if all(isinstance(obj, dict) for _, obj in reports(args.paths)) else 1
+    found = reports(args.paths)
+    print(markdown(args.paths, found))
+    return 0 if all(isinstance(obj, dict) for _, obj in found) else 1
 
 
 if __name__ == "__main__":
