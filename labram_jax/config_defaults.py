@@ -6,7 +6,9 @@ Field reference (all ml_collections; override any on the command line with `--co
   `drop_path_rate`, `max_patches` (rows of the temporal embedding; 16 in the official weights), `dtype`
   (compute dtype; parameters stay float32), `remat`.
 * `tokenizer`: VQ-NSP: encoder/decoder depth, `num_codes` x `code_dim` codebook, EMA `ema_decay`,
-  commitment `beta`, `kmeans_init`, and `checkpoint` (a trained tokenizer, needed by `pretrain`).
+  commitment `beta`, `kmeans_init`, dead-code restart (`restart_threshold`: re-seed a code whose usage-share
+  EMA, decay `restart_decay`, falls below that fraction of uniform use; 0 = never, the reference), and
+  `checkpoint` (a trained tokenizer, needed by `pretrain`).
 * `optim`: AdamW and the warm-up + cosine schedule, per-step as `utils.cosine_scheduler`.
 * `data`: datasets as `name/config[:split]` lists (`train`, `validation`, `test`) in `data_dir`, mixture
   `weights`, the channel / patch budget every example is padded to, and (pre-training) the masking ratio.
@@ -60,6 +62,12 @@ def tokenizer_model_config() -> ml_collections.ConfigDict:
         ema_decay=0.99,
         beta=1.0,
         kmeans_init=True,
+        # Dead-code restart (ours, docs/codebook.md): 0 = the reference (no restart).
+        restart_threshold=0.0,
+        restart_decay=0.99,
+        entropy_weight=0.0,
+        entropy_temperature=0.1,
+        continuous_steps=0,
         max_patches=16,
         dtype="float32",
         remat=False,
@@ -198,7 +206,8 @@ def finetune_tuev_config(size: str = "base") -> ml_collections.ConfigDict:
 
 # -- the demo: every stage on the synthetic `demo` datasets, small enough for 2 CPU cores ------------------
 DEMO_DATA_DIR = "~/tensorflow_datasets"
-DEMO_CORPUS = "demo/tuab:train,demo/tuev:train"
+DEMO_CORPUS = "demo/corpus:train"
+DEMO_CORPUS_VALIDATION = "demo/corpus:validation"
 DEMO_BACKBONE = dict(width=100, depth=4, num_heads=4)
 
 
@@ -221,7 +230,7 @@ def demo_config(stage: str) -> ml_collections.ConfigDict:
         config.tokenizer.update(dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256,
                                      code_dim=32))
         config.data.train = DEMO_CORPUS
-        config.data.validation = "demo/tuab:validation"
+        config.data.validation = DEMO_CORPUS_VALIDATION
         config.optim.lr_batch_rescale = False
         _demo_runtime(config, batch_size=32, epochs=2, lr=1e-3)
         config.optim.min_lr = 1e-4
@@ -232,7 +241,7 @@ def demo_config(stage: str) -> ml_collections.ConfigDict:
         config.tokenizer.update(dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256,
                                      code_dim=32))
         config.data.train = DEMO_CORPUS
-        config.data.validation = "demo/tuab:validation"
+        config.data.validation = DEMO_CORPUS_VALIDATION
         _demo_runtime(config, batch_size=32, epochs=2, lr=1e-3)
         return config
     if stage in ("finetune_tuab", "finetune_tuev"):
@@ -261,5 +270,9 @@ def demo_pipeline_config() -> ml_collections.ConfigDict:
     config.data_dir = DEMO_DATA_DIR
     config.build_demo_data = True
     config.order = DEMO_STAGES
+    # Each fine-tuning also runs from random initialisation (same budget and seeds): what pre-training buys.
+    config.scratch_baselines = True
+    # "0,1,2": every fine-tuning once per seed, reported as mean ± std ('' = each stage's own seed).
+    config.seeds = ""
     config.stages = ml_collections.ConfigDict({name: demo_config(name) for name in DEMO_STAGES})
     return config

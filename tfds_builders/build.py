@@ -7,8 +7,8 @@
          [--task=auto|classification|regression]) [--notch=50|60|none] [--subject_pattern=REGEX]
         [--split_seed=12345] [--val_fraction=0.2] [--test_fraction=0.2]
 
-Names: `tuab`, `tuev`, `eeg_corpus`, `eeg_labelled`, `demo` (without --config, `demo` builds both
-`demo/tuab` and `demo/tuev`; `eeg_corpus` takes any `--config=w<seconds>[s<stride>][_notch60]`;
+Names: `tuab`, `tuev`, `eeg_corpus`, `eeg_labelled`, `demo` (without --config, `demo` builds all three,
+`demo/tuab`, `demo/tuev` and `demo/corpus`; `eeg_corpus` takes any `--config=w<seconds>[s<stride>][_notch60]`;
 `eeg_labelled` takes any name, default `events` or `table`). The dataset lands in
 `DIR/<name>/<config>/<version>/` as array_record shards, TFDS metadata and `build_report.json`; read it with
 `tfds.data_source("<name>/<config>", data_dir=DIR, split=..., download=False)`. A dataset already built is

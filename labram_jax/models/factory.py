@@ -14,6 +14,7 @@ import ml_collections
 import numpy as np
 
 from labram_jax import layout
+from labram_jax.config_errors import ConfigError
 from labram_jax.models.neural_transformer import LaBraMClassifier, LaBraMPretrain
 from labram_jax.models.quantizer import BUFFERS, COLLECTION
 from labram_jax.models.spec import (TOKENIZER_DECODER, TOKENIZER_ENCODER, QuantizerSpec, TransformerSpec,
@@ -73,8 +74,17 @@ def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
                   num_heads=int(tok.get("num_heads", TOKENIZER_ENCODER["num_heads"])))
     encoder = TransformerSpec(**{**TOKENIZER_ENCODER, "depth": tok.encoder_depth, **common})
     decoder = TransformerSpec(**{**TOKENIZER_DECODER, "depth": tok.decoder_depth, **common})
-    quantizer = QuantizerSpec(num_codes=tok.num_codes, code_dim=tok.code_dim, decay=tok.ema_decay,
-                              beta=tok.beta, kmeans_init=tok.kmeans_init)
+    # Checkpoints written before dead-code restart existed have no restart fields: the reference behaviour.
+    restart = dict(restart_threshold=float(tok.get("restart_threshold", 0.0)),
+                   restart_decay=float(tok.get("restart_decay", 0.99)),
+                   entropy_weight=float(tok.get("entropy_weight", 0.0)),
+                   entropy_temperature=float(tok.get("entropy_temperature", 0.1)),
+                   continuous_steps=int(tok.get("continuous_steps", 0)))
+    try:
+        quantizer = QuantizerSpec(num_codes=tok.num_codes, code_dim=tok.code_dim, decay=tok.ema_decay,
+                                  beta=tok.beta, kmeans_init=tok.kmeans_init, **restart)
+    except ValueError as err:
+        raise ConfigError(f"config.tokenizer: {err}") from None
     return VQNSP(encoder, decoder, quantizer)
 
 

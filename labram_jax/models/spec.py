@@ -77,13 +77,30 @@ TOKENIZER_DECODER = dict(width=200, depth=3, num_heads=10, conv_channels=8, qkv_
 
 @dataclasses.dataclass(frozen=True)
 class QuantizerSpec:
-    """The norm-EMA quantiser (ref. §4.3)."""
+    """The norm-EMA quantiser (ref. §4.3).
+
+    `restart_threshold > 0` adds dead-code restart (not in the reference): a code whose usage EMA (decay
+    `restart_decay`, in shares of the tokens) falls below `restart_threshold / num_codes` is re-seeded from
+    a real token of the batch. 0 is the reference behaviour.
+    """
     num_codes: int = 8192
     code_dim: int = 64
     decay: float = 0.99
     beta: float = 1.0
     kmeans_init: bool = True
     kmeans_iters: int = 10
+    restart_threshold: float = 0.0
+    restart_decay: float = 0.99
+    entropy_weight: float = 0.0
+    entropy_temperature: float = 0.1
+    continuous_steps: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.restart_threshold < 1.0:
+            raise ValueError(f"restart_threshold {self.restart_threshold} must be in [0, 1): a code is restarted "
+                             "when its usage share falls below that fraction of uniform use (0 = never)")
+        if not 0.0 <= self.restart_decay < 1.0:
+            raise ValueError(f"restart_decay {self.restart_decay} must be in [0, 1)")
 
 
 def size_spec(size: str, **overrides: Any) -> TransformerSpec:

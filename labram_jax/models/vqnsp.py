@@ -15,7 +15,7 @@ from labram_jax.models.quantizer import NormEMAQuantizer
 from labram_jax.models.layers import logical_dense
 from labram_jax.models.spec import QuantizerSpec, TransformerSpec
 from labram_jax.ops import fourier
-from labram_jax.ops.losses import tokenizer_loss
+from labram_jax.ops.losses import masked_mse, tokenizer_loss
 
 
 class TaskLayer(nn.Module):
@@ -55,7 +55,7 @@ class VQNSP(nn.Module):
 
     def encode(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                patch_mask: jnp.ndarray, train: bool = False):
-        """-> (straight-through codewords `(B, N, D)`, codes `(B, N)` channel-major, commitment loss)."""
+        """-> (straight-through codewords `(B, N, D)`, codes `(B, N)` channel-major, quantiser losses)."""
         valid = layout.token_mask(channel_mask, patch_mask)
         h = self.encoder.features(eeg, channel_ids, channel_mask, patch_mask, deterministic=not train)
         return self.quantize(self.encode_task_layer(h), valid, train)
@@ -73,11 +73,25 @@ class VQNSP(nn.Module):
         h = self.decoder.features(grid, channel_ids, channel_mask, patch_mask, deterministic=not train)
         return self.decode_task_layer(h), self.decode_task_layer_angle(h)
 
+    def one_code_losses(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
+                        patch_mask: jnp.ndarray, code: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """Amplitude and phase losses when every token is given codeword `code` (a scalar index).
+
+        The decoder then sees nothing but its channel and time embeddings: the losses say how much of the
+        Fourier targets needs no code at all, the baseline against which the codes' information is measured.
+        """
+        valid = layout.token_mask(channel_mask, patch_mask)
+        word = self.quantize.codewords(code)
+        quantized = jnp.broadcast_to(word, valid.shape + word.shape[-1:])
+        amplitude, phase = self.decode(quantized, channel_ids, channel_mask, patch_mask)
+        amp_target, phase_target = fourier.fourier_targets(eeg / layout.INPUT_SCALE, valid)
+        return masked_mse(amplitude, amp_target, valid), masked_mse(phase, phase_target, valid)
+
     def __call__(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
                  patch_mask: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
         valid = layout.token_mask(channel_mask, patch_mask)
-        quantized, codes, commit = self.encode(eeg, channel_ids, channel_mask, patch_mask, train)
+        quantized, codes, quantizer_losses = self.encode(eeg, channel_ids, channel_mask, patch_mask, train)
         amplitude, phase = self.decode(quantized, channel_ids, channel_mask, patch_mask, train)
         amp_target, phase_target = fourier.fourier_targets(eeg / layout.INPUT_SCALE, valid)
-        loss, metrics = tokenizer_loss(commit, amplitude, amp_target, phase, phase_target, valid)
+        loss, metrics = tokenizer_loss(quantizer_losses, amplitude, amp_target, phase, phase_target, valid)
         return loss, {**metrics, "codes": codes}

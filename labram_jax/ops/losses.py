@@ -22,14 +22,19 @@ def commitment_loss(z: jnp.ndarray, z_q: jnp.ndarray, token_mask: jnp.ndarray, b
     return beta * masked_mse(z, jax.lax.stop_gradient(z_q), token_mask)
 
 
-def tokenizer_loss(commit: jnp.ndarray, amplitude_pred: jnp.ndarray, amplitude_target: jnp.ndarray,
-                   phase_pred: jnp.ndarray, phase_target: jnp.ndarray, token_mask: jnp.ndarray
-                   ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
-    """VQ-NSP loss: commitment + amplitude MSE + phase MSE, all weights 1; metrics named as the reference."""
+def tokenizer_loss(quantizer_losses: dict[str, jnp.ndarray], amplitude_pred: jnp.ndarray,
+                   amplitude_target: jnp.ndarray, phase_pred: jnp.ndarray, phase_target: jnp.ndarray,
+                   token_mask: jnp.ndarray) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
+    """VQ-NSP loss: the quantiser's losses + amplitude MSE + phase MSE, all weights 1.
+
+    `quantizer_losses` holds the commitment loss as `quant_loss` (the reference's name) and, when the entropy
+    penalty is on, `entropy_loss`; every term is logged under its name beside `rec_loss`, `rec_angle_loss`
+    and `total_loss`.
+    """
     rec = masked_mse(amplitude_pred, amplitude_target, token_mask)
     rec_angle = masked_mse(phase_pred, phase_target, token_mask)
-    total = commit + rec + rec_angle
-    return total, {"quant_loss": commit, "rec_loss": rec, "rec_angle_loss": rec_angle, "total_loss": total}
+    total = sum(quantizer_losses.values()) + rec + rec_angle
+    return total, {**quantizer_losses, "rec_loss": rec, "rec_angle_loss": rec_angle, "total_loss": total}
 
 
 def mem_loss(logits: jnp.ndarray, labels: jnp.ndarray, masked: jnp.ndarray, visible: jnp.ndarray
@@ -39,14 +44,24 @@ def mem_loss(logits: jnp.ndarray, labels: jnp.ndarray, masked: jnp.ndarray, visi
     `logits (B, N, V)` hold, for every token, the prediction of the pass in which it was masked (pass 1 for
     `masked`, pass 2 for `visible`, its complement among the real tokens); `labels (B, N)` are the tokenizer's
     codes. Loss = mean CE over `masked` + mean CE over `visible`, as the two `CrossEntropyLoss` terms.
-    `loss_rec` repeats the reference's logging oddity: the first term divided by 2.
+    `loss_rec` repeats the reference's logging oddity: the first term divided by 2. `majority_acc` (ours) is
+    the accuracy on `masked` of always predicting the batch's most frequent code, the baseline of `mlm_acc`.
     """
     ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
     hit = (argext.argmax(logits) == labels).astype(jnp.float32)
     ce_masked, ce_visible = masked_mean(ce, masked), masked_mean(ce, visible)
     loss = ce_masked + ce_visible
+    majority = majority_hits(labels, masked, logits.shape[-1]) / jnp.maximum(jnp.sum(masked), 1)
     return loss, {"loss": loss, "loss_rec": ce_masked / 2.0, "mlm_acc": masked_mean(hit, masked),
-                  "mlm_acc_sym": masked_mean(hit, visible)}
+                  "mlm_acc_sym": masked_mean(hit, visible), "majority_acc": majority}
+
+
+def majority_hits(labels: jnp.ndarray, mask: jnp.ndarray, num_classes: int) -> jnp.ndarray:
+    """How many of the `mask`ed `labels` equal their most frequent value: the hits of a predictor that always
+    answers the batch's most frequent code, the floor a masked-token accuracy must clear to mean anything."""
+    counts = jnp.zeros((num_classes,), jnp.float32).at[labels.reshape(-1)].add(
+        mask.reshape(-1).astype(jnp.float32))
+    return jnp.max(counts)
 
 
 def binary_cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray,

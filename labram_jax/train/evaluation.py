@@ -168,6 +168,12 @@ def task_metrics(kind: str, labels: np.ndarray, outputs: np.ndarray) -> dict[str
     return _TASKS[kind](labels, outputs)
 
 
+def relative_gain(loss: float, baseline: float) -> float:
+    """`1 - loss / baseline`: the share of a baseline loss removed (0 = no better than the baseline, 1 =
+    perfect, negative = worse); `nan` when the baseline is not positive."""
+    return 1.0 - float(loss) / float(baseline) if baseline > 0 else math.nan
+
+
 def codebook_stats(counts: np.ndarray) -> dict[str, float | int]:
     """Perplexity and usage of a codebook from per-code counts over a split.
 

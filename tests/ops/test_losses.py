@@ -23,6 +23,19 @@ def test_mem_loss_is_two_mean_cross_entropies():
     hits = logits.argmax(-1) == labels
     np.testing.assert_allclose(float(m["mlm_acc"]), hits[masked].mean(), rtol=1e-6)
     np.testing.assert_allclose(float(m["mlm_acc_sym"]), hits[visible].mean(), rtol=1e-6)
+    masked_labels = labels[masked]
+    np.testing.assert_allclose(float(m["majority_acc"]), np.bincount(masked_labels).max() / masked_labels.size,
+                               rtol=1e-6)
+
+
+def test_majority_hits_on_a_hand_example():
+    labels = np.array([[3, 3, 1, 2], [3, 1, 1, 1]], np.int32)
+    mask = np.array([[1, 1, 1, 0], [1, 0, 0, 1]], bool)
+    # Masked labels: 3, 3, 1, 3, 1 -> code 3 three times (the unmasked 1s do not count).
+    assert float(losses.majority_hits(labels, mask, 4)) == 3.0
+    assert float(losses.majority_hits(labels, np.ones_like(mask), 4)) == 4.0  # code 1 four times
+    # A collapsed tokenizer (every target the same code) makes the baseline perfect.
+    assert float(losses.majority_hits(np.full((2, 4), 7), mask, 8)) == mask.sum()
 
 
 def test_label_smoothing_cross_entropy_matches_timm_formula():
@@ -52,7 +65,7 @@ def test_tokenizer_loss_sums_components_over_real_tokens():
     pred, target = rng.standard_normal((2, 2, 4, 5)).astype(np.float32)
     pred2, target2 = rng.standard_normal((2, 2, 4, 5)).astype(np.float32)
     mask = np.array([[1, 1, 1, 0], [1, 0, 0, 0]], bool)
-    total, m = losses.tokenizer_loss(np.float32(0.25), pred, target, pred2, target2, mask)
+    total, m = losses.tokenizer_loss({"quant_loss": np.float32(0.25)}, pred, target, pred2, target2, mask)
     mse = ((pred - target) ** 2)[mask].mean()
     mse2 = ((pred2 - target2) ** 2)[mask].mean()
     np.testing.assert_allclose(float(m["rec_loss"]), mse, rtol=1e-5)

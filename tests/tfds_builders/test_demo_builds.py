@@ -20,7 +20,7 @@ TUH_IDS = [channel_id(c) for c in TUH_CHANNELS]
 
 
 def _build(data_dir, workers, **overrides):
-    kw = dict(name="tiny_tuab", kind="tuab", train_subjects=6, eval_subjects=2, seconds=40.0,
+    kw = dict(name="tiny_tuab", kind="tuab", train_subjects=6, eval_subjects=4, seconds=40.0,
               window_seconds=10.0, split_seed=12345, seed=0)
     kw.update(overrides)
     builder = Demo(config=DemoConfig(**kw), data_dir=str(data_dir), workers=workers)
@@ -152,3 +152,32 @@ def test_open_tfds_expands_home_and_names_the_build_command(tuab_builds, monkeyp
     assert len(src) == len(_sources(tuab_builds[0])["train"])
     with pytest.raises(FileNotFoundError, match="python -m tfds_builders.build demo"):
         pipeline.open_tfds("demo/tiny_tuab", f"~/{root.name}-missing", "train")
+
+
+def test_demo_patches_vary_beyond_a_stationary_signal():
+    """The generator's promise to the tokenizer: 1-s patches differ (states, bursts, transients). The statistic
+    is ~1 for a stationary signal; EEGMMI S001 scores 1.15-1.24 and the first demo generator scored at most
+    1.18 (synth.patch_nonstationarity)."""
+    from tfds_builders.demo import synth
+
+    rng = np.random.default_rng(0)
+    stationary = synth._pink(rng, (23, 120 * 200), 200.0)
+    assert 0.9 < synth.patch_nonstationarity(stationary, rng) < 1.1
+    for abnormal in (False, True):
+        for seed in range(3):
+            x = synth.background(np.random.default_rng(seed), 120.0, abnormal, sfreq=200.0)
+            assert synth.patch_nonstationarity(x, rng) > 1.3, (abnormal, seed)
+
+
+def test_corpus_config_writes_unlabelled_windows_split_by_recording(tmp_path):
+    builder = _build(tmp_path, workers=1, name="tiny_corpus", kind="corpus", train_subjects=5, seconds=30.0,
+                     window_seconds=10.0, split_seed=7, seed=2, val_fraction=0.2)
+    srcs = {s: tfds.data_source("demo/tiny_corpus", data_dir=str(tmp_path), split=s, download=False)
+            for s in ("train", "validation")}
+    assert builder.info.metadata["subjects"]["validation"] and builder.info.metadata["subjects"]["train"]
+    assert sum(len(s) for s in srcs.values()) == 5 * 3  # three 10-s windows per 30-s recording
+    for src in srcs.values():
+        for i in range(len(src)):
+            rec = src[i]
+            assert rec["label"] == -1 and rec["signal"].shape == (23, 2000)
+            assert rec["channel_ids"].tolist() == TUH_IDS

@@ -147,3 +147,10 @@ def test_codebook_stats():
     p = np.array([0.1, 0.3, 0.6])
     assert math.isclose(ev.codebook_stats(counts)["perplexity"], math.exp(-(p * np.log(p)).sum()))
     json.dumps(uniform)  # plain Python types
+
+
+def test_relative_gain():
+    assert math.isclose(ev.relative_gain(0.4, 0.5), 0.2)
+    assert ev.relative_gain(0.5, 0.5) == 0.0  # the codes carry nothing
+    assert math.isclose(ev.relative_gain(0.6, 0.5), -0.2)
+    assert math.isnan(ev.relative_gain(0.1, 0.0))

@@ -1,5 +1,5 @@
 """Builder for any folder of EEG recordings (pre-training corpora)."""
 
-from tfds_builders.eeg_corpus.eeg_corpus import EegCorpus
+from tfds_builders.eeg_corpus.eeg_corpus import EegCorpus, corpus_tasks
 
-__all__ = ["EegCorpus"]
+__all__ = ["EegCorpus", "corpus_tasks"]

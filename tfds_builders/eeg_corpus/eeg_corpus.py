@@ -68,27 +68,33 @@ class EegCorpus(EegBuilder):
         return _config(name, window, stride, 60.0 if match.group(3) else 50.0)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
-        root = str(dl_manager.manual_dir)
-        files = find_recordings(root)
-        if not files:
-            raise FileNotFoundError(f"no recordings (EDF, BDF, .vhdr, .set, .cnt, .fif, .gdf) under {root}; "
-                                    "pass the corpus folder as --manual_dir")
-        config = self.builder_config
-        ids = {str(p): default_ids(p, root) for p in files}
-        train_subjects, val_subjects = split_subjects(
-            (s for _, s in ids.values()), config.val_fraction, config.split_seed)
-        val_set = set(val_subjects)
-        splits: dict[str, list[FileTask]] = {"train": []}
-        if val_set:
-            splits["validation"] = []
-        for p in files:
-            recording_id, subject_id = ids[str(p)]
-            split = "validation" if subject_id in val_set else "train"
-            splits[split].append(FileTask(
-                path=str(p), display_path=str(p.relative_to(root)), split=split, recording_id=recording_id,
-                subject_id=subject_id, label=-1, montage=None, preprocess=config.preprocess(),
-                window_seconds=config.window_seconds, stride_seconds=config.stride_seconds))
-        self._store_metadata(subjects={"train": train_subjects, "validation": val_subjects},
-                             split_seed=config.split_seed, val_fraction=config.val_fraction,
-                             window_seconds=config.window_seconds, stride_seconds=config.stride_seconds)
+        splits, metadata = corpus_tasks(str(dl_manager.manual_dir), self.builder_config)
+        self._store_metadata(**metadata)
         return self._split_dict(splits)
+
+
+def corpus_tasks(root: str, config: EegConfig) -> tuple[dict[str, list[FileTask]], dict[str, Any]]:
+    """Every recording under `root` as an unlabelled fixed-window task, split by subject
+    (`config.val_fraction`), and the metadata describing the split."""
+    files = find_recordings(root)
+    if not files:
+        raise FileNotFoundError(f"no recordings (EDF, BDF, .vhdr, .set, .cnt, .fif, .gdf) under {root}; "
+                                "pass the corpus folder as --manual_dir")
+    ids = {str(p): default_ids(p, root) for p in files}
+    train_subjects, val_subjects = split_subjects(
+        (s for _, s in ids.values()), config.val_fraction, config.split_seed)
+    val_set = set(val_subjects)
+    splits: dict[str, list[FileTask]] = {"train": []}
+    if val_set:
+        splits["validation"] = []
+    for p in files:
+        recording_id, subject_id = ids[str(p)]
+        split = "validation" if subject_id in val_set else "train"
+        splits[split].append(FileTask(
+            path=str(p), display_path=str(p.relative_to(root)), split=split, recording_id=recording_id,
+            subject_id=subject_id, label=-1, montage=None, preprocess=config.preprocess(),
+            window_seconds=config.window_seconds, stride_seconds=config.stride_seconds))
+    metadata = dict(subjects={"train": train_subjects, "validation": val_subjects},
+                    split_seed=config.split_seed, val_fraction=config.val_fraction,
+                    window_seconds=config.window_seconds, stride_seconds=config.stride_seconds)
+    return splits, metadata

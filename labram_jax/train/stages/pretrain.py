@@ -7,13 +7,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from labram_jax import checkpoints, layout
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
 from labram_jax.ops import argext
-from labram_jax.ops.losses import mem_loss
+from labram_jax.ops.losses import majority_hits, mem_loss
+from labram_jax.ops.quantize import code_counts
+from labram_jax.train.evaluation import codebook_stats
 from labram_jax.ops.masking import random_masking, symmetric_complement
 from labram_jax.train.restore import restore_on_mesh
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
@@ -76,14 +79,25 @@ class PretrainStage(Stage):
         hit = (argext.argmax(logits) == labels).astype(jnp.float32)
         ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
         f = lambda m: m.astype(jnp.float32)
+        vocab = logits.shape[-1]
         sums = {"hits_masked": jnp.sum(hit * f(masked)), "hits_visible": jnp.sum(hit * f(visible)),
                 "ce_masked": jnp.sum(ce * f(masked)), "ce_visible": jnp.sum(ce * f(visible)),
-                "n_masked": jnp.sum(f(masked)), "n_visible": jnp.sum(f(visible))}
+                "n_masked": jnp.sum(f(masked)), "n_visible": jnp.sum(f(visible)),
+                "majority_masked": majority_hits(labels, masked, vocab),
+                "majority_visible": majority_hits(labels, visible, vocab),
+                "target_counts": code_counts(labels.reshape(-1), f(valid).reshape(-1), vocab)}
         return {}, sums
 
     def summarize(self, per_example, sums):
+        """Masked-token accuracy of both passes beside `majority_acc`, the accuracy of always predicting each
+        batch's most frequent code, and the perplexity of the targets: a tokenizer that gives every token the
+        same code makes `mlm_acc` 1.0 and `majority_acc` 1.0 too."""
         nm, nv = max(float(sums["n_masked"]), 1.0), max(float(sums["n_visible"]), 1.0)
+        targets = codebook_stats(np.asarray(sums["target_counts"]))
         return {"mlm_acc": float(sums["hits_masked"]) / nm, "mlm_acc_sym": float(sums["hits_visible"]) / nv,
+                "majority_acc": float(sums["majority_masked"]) / nm,
+                "majority_acc_sym": float(sums["majority_visible"]) / nv,
+                "target_perplexity": targets["perplexity"], "target_codes": targets["used_codes"],
                 "loss": float(sums["ce_masked"]) / nm + float(sums["ce_visible"]) / nv}
 
     def monitor(self):
