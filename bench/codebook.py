@@ -27,9 +27,12 @@ from ml_collections import config_flags  # noqa: E402
 
 from bench import common  # noqa: E402
 
-REFERENCE = {"tokenizer.restart_threshold": 0.0}
+REFERENCE = {"tokenizer.restart_threshold": 0.0, "tokenizer.entropy_weight": 0.0, "tokenizer.continuous_steps": 0}
+RESTART = {"tokenizer.restart_threshold": 0.1, "tokenizer.restart_decay": 0.9}
+WARM_UP = {"tokenizer.continuous_steps": -1}  # continuous during the optimiser's warm-up
+ENTROPY = {"tokenizer.entropy_weight": 0.1, "tokenizer.entropy_temperature": 0.1}
 SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
-    # One change at a time from the reference quantiser (no restart), at the config's learning rate.
+    # One change at a time from the reference quantiser, at the config's learning rate.
     "diagnosis": {
         "reference": dict(REFERENCE),
         "lr/3": {**REFERENCE, "optim.lr": "x1/3"},
@@ -37,12 +40,18 @@ SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
         "beta 0.25": {**REFERENCE, "tokenizer.beta": 0.25},
         "beta 0": {**REFERENCE, "tokenizer.beta": 0.0},
         "code_dim 8": {**REFERENCE, "tokenizer.code_dim": 8},
-        "restart": {"tokenizer.restart_threshold": 0.1, "tokenizer.restart_decay": 0.9},
+        "restart": {**REFERENCE, **RESTART},
+        # The same network with the quantiser bypassed throughout: does the plain autoencoder learn?
+        "no quantisation": {**REFERENCE, "tokenizer.continuous_steps": 10 ** 9},
     },
-    # The reference quantiser against the config's own settings (the demo's: restart and what else it sets).
+    # The remedies, alone and combined.
     "remedies": {
         "reference": dict(REFERENCE),
-        "config": {},
+        "restart": {**REFERENCE, **RESTART},
+        "warm-up": {**REFERENCE, **WARM_UP},
+        "entropy": {**REFERENCE, **ENTROPY},
+        "warm-up + restart": {**REFERENCE, **WARM_UP, **RESTART},
+        "warm-up + restart + entropy": {**REFERENCE, **WARM_UP, **RESTART, **ENTROPY},
     },
 }
 
@@ -92,8 +101,45 @@ def trajectory(workdir: str, key: str = "z_cos", points: int = 4) -> list[tuple[
     return [(int(rows[i][0]), float(rows[i][1])) for i in picks]
 
 
+def target_baselines(config: Any) -> dict[str, float]:
+    """Amplitude-loss levels of three predictors that need no tokenizer, on the first validation dataset:
+    the mean target over all tokens (what a decoder that ignores its inputs learns), the mean per channel
+    (what the channel embeddings alone can give), and the mean per channel of each window (information a
+    code could carry about its window)."""
+    import numpy as np
+
+    from labram_jax import layout
+    from labram_jax.ops import fourier
+    from labram_jax.train import data as train_data
+
+    sources = train_data.sources(config, "validation")
+    if not sources:
+        return {}
+    _, source = sources[0]
+    targets, channels = [], []
+    for i in range(len(source)):
+        record = source[i]
+        patches = layout.patchify(np.asarray(record["signal"], np.float32))
+        c, a, _ = patches.shape
+        amplitude, _ = fourier.fourier_targets(patches[None] / layout.INPUT_SCALE, np.ones((1, c * a), bool))
+        targets.append(np.asarray(amplitude[0]).reshape(c, a, -1))
+        channels.append(np.asarray(record["channel_ids"]))
+    flat = np.concatenate([t.reshape(-1, t.shape[-1]) for t in targets])
+    ids = np.concatenate([np.repeat(ch, t.shape[1]) for ch, t in zip(channels, targets)])
+    per_channel = np.zeros_like(flat)
+    for ch in np.unique(ids):
+        per_channel[ids == ch] = flat[ids == ch].mean(0)
+    window_channel = np.concatenate([np.broadcast_to(t.mean(1, keepdims=True), t.shape).reshape(-1, t.shape[-1])
+                                     for t in targets])
+    mse = lambda pred: float(np.mean((flat - pred) ** 2))  # noqa: E731
+    return {"mean_target": mse(flat.mean(0)), "per_channel_mean": mse(per_channel),
+            "per_window_channel_mean": mse(window_channel)}
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"config {report['config']}, data {report['data']}", "",
+             "amplitude loss of predictors without a tokenizer (validation): " +
+             ", ".join(f"{k} {v:.3f}" for k, v in report.get("target_baselines", {}).items()), "",
              "| variant | " + " | ".join(COLUMNS) + " | train z_cos (step: value) |",
              "|---|" + "---|" * (len(COLUMNS) + 1)]
     for name, r in report["variants"].items():
@@ -123,6 +169,7 @@ def main(argv: list[str]) -> int:
                               "data": {"train": base.data.train, "validation": base.data.validation,
                                        "data_dir": base.data.data_dir},
                               "sweep": _SWEEP.value, "variants": {}}
+    report["target_baselines"] = target_baselines(base)
     for name, overrides in variants.items():
         if _ONLY.value and name not in _ONLY.value:
             continue

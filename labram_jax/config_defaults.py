@@ -108,16 +108,26 @@ def pretrain_config(size: str = "base") -> ml_collections.ConfigDict:
     return config
 
 
-def tokenizer_config() -> ml_collections.ConfigDict:
+# Our remedies for codebook collapse (docs/codebook.md): a continuous warm-up over the optimiser's warm-up,
+# then dead-code restart. The reference quantiser has none of them (REFERENCE_QUANTIZER).
+QUANTIZER_REMEDIES = dict(continuous_steps=-1, restart_threshold=0.1, restart_decay=0.9)
+REFERENCE_QUANTIZER = dict(continuous_steps=0, restart_threshold=0.0, entropy_weight=0.0)
+
+
+def tokenizer_config(quantizer: str = "remedies") -> ml_collections.ConfigDict:
     """VQ-NSP training (ref. §4.8: the README command / paper Table 3).
 
     `optim.lr` is the reference's base lr; as `run_vqnsp_training.py` the trainer rescales it by
-    `batch_size / 128` (4e-4 at the reference's 1024).
+    `batch_size / 128` (4e-4 at the reference's 1024). `quantizer`: "remedies" (default; a deviation, see
+    docs/codebook.md) or "reference" (the official quantiser: `configs/tokenizer.py:reference`).
     """
+    if quantizer not in ("remedies", "reference"):
+        raise ValueError(f"tokenizer config argument {quantizer!r} must be 'remedies' or 'reference'")
     config = ml_collections.ConfigDict()
     config.stage = "tokenizer"
     _runtime(config)
     config.tokenizer = tokenizer_model_config()
+    config.tokenizer.update(QUANTIZER_REMEDIES if quantizer == "remedies" else REFERENCE_QUANTIZER)
     config.optim = ml_collections.ConfigDict(dict(
         batch_size=1024, lr=5e-5, lr_batch_rescale=True, min_lr=1e-5, warmup_epochs=10, epochs=100, b1=0.9,
         b2=0.99, eps=1e-8, weight_decay=1e-4, clip_grad_norm=0.0, grad_accum_steps=1, warmup_steps=-1))
@@ -223,16 +233,17 @@ def _demo_runtime(config: ml_collections.ConfigDict, batch_size: int, epochs: in
     config.checkpoint.keep = 1
 
 
-def demo_config(stage: str) -> ml_collections.ConfigDict:
+def demo_config(stage: str, quantizer: str = "remedies") -> ml_collections.ConfigDict:
     """A small model and schedule per stage on the demo datasets (see `configs/demo.py`)."""
     if stage == "tokenizer":
-        config = tokenizer_config()
+        config = tokenizer_config(quantizer)
         config.tokenizer.update(dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256,
                                      code_dim=32))
         config.data.train = DEMO_CORPUS
         config.data.validation = DEMO_CORPUS_VALIDATION
         config.optim.lr_batch_rescale = False
-        _demo_runtime(config, batch_size=32, epochs=2, lr=1e-3)
+        # The codes start carrying information ~60 steps after quantisation starts (docs/codebook.md).
+        _demo_runtime(config, batch_size=32, epochs=8, lr=1e-3)
         config.optim.min_lr = 1e-4
         return config
     if stage == "pretrain":
@@ -242,7 +253,8 @@ def demo_config(stage: str) -> ml_collections.ConfigDict:
                                      code_dim=32))
         config.data.train = DEMO_CORPUS
         config.data.validation = DEMO_CORPUS_VALIDATION
-        _demo_runtime(config, batch_size=32, epochs=2, lr=1e-3)
+        _demo_runtime(config, batch_size=32, epochs=8, lr=1e-3)
+        config.eval.every_epochs = 2
         return config
     if stage in ("finetune_tuab", "finetune_tuev"):
         config = finetune_tuab_config() if stage == "finetune_tuab" else finetune_tuev_config()
@@ -252,8 +264,9 @@ def demo_config(stage: str) -> ml_collections.ConfigDict:
         config.data.test = f"demo/{name}:test"
         config.model.update(DEMO_BACKBONE)
         config.model.drop_path_rate = 0.0
-        # Six classes from 5-s events need more passes than the binary task (val. BAcc ~0.79 at 12 epochs).
-        _demo_runtime(config, batch_size=32, epochs=4 if name == "tuab" else 12, lr=1e-3)
+        # The labelled sets are small (a few steps per epoch): many short epochs, validated every other one.
+        _demo_runtime(config, batch_size=32, epochs=20, lr=1e-3)
+        config.eval.every_epochs = 2
         config.data.max_patches = 10 if name == "tuab" else 5
         config.optim.layer_decay = 0.9
         return config

@@ -11,6 +11,7 @@ Collection `quantizer` (not `params`: it receives no gradients):
 | `usage`            | (K,)      | `quantize.cluster_size`              | EMA of code usage (logging only)       |
 | `restart_usage`    | (K,)      | none (dead-code restart only)        | EMA of each code's share of the tokens |
 | `restarts`         | ()        | none (dead-code restart only)        | codes re-seeded so far                 |
+| `train_steps`      | ()        | none (continuous warm-up only)       | training calls so far                  |
 
 The official parameter count includes the first three (frozen `nn.Parameter`s) and excludes the last two
 (buffers); `labram_jax.param_count` follows that convention.
@@ -19,12 +20,16 @@ State updates happen only when the caller makes `quantizer` mutable and never du
 first real batch (when `kmeans_init`), the usage EMA on every mutable call, the codebook EMA when also
 `train=True`.
 
-Dead-code restart (`QuantizerSpec.restart_threshold > 0`) is our addition, off in the reference
-configuration; only then do the last two variables exist, so checkpoints of the reference layout (official
-conversions, earlier runs) load unchanged. After each training EMA step, codes whose share EMA fell below
-`restart_threshold / K` are re-seeded from real tokens of the batch (`ops.quantize.restart_dead_codes`),
-drawn with the `restart` rng stream. The unit-norm encoder outputs are sown as
-`intermediates/.../unit_z` for the health metrics (encoder-output diversity).
+Three additions of ours, each off in the reference configuration (see `QuantizerSpec` and
+`docs/codebook.md`); the last three variables exist only when theirs is on, so checkpoints of the reference
+layout (official conversions, earlier runs) load unchanged:
+* dead-code restart: after each training EMA step, codes whose share EMA fell below
+  `restart_threshold / K` are re-seeded from real tokens of the batch (`ops.quantize.restart_dead_codes`),
+  drawn with the `restart` rng stream;
+* the entropy penalty on soft code assignments (`ops.quantize.code_entropies`), returned as a loss;
+* a continuous warm-up: for the first `continuous_steps` training calls the output is the unit-norm `z`
+  itself and no codebook statistic moves; k-means then runs on the next batch.
+The unit-norm encoder outputs are sown as `intermediates/.../unit_z` for the health metrics.
 """
 
 from __future__ import annotations
@@ -82,7 +87,7 @@ class NormEMAQuantizer(nn.Module):
                                           boxed((ax.CODEBOOK,), lambda: jnp.full((k,), 1.0 / k, jnp.float32)))
             restarts = self.variable(COLLECTION, "restarts", lambda: jnp.zeros((), jnp.int32))
         warm = jnp.asarray(False)
-        if spec.continuous_steps > 0:
+        if spec.continuous_steps != 0:  # -1 (not yet resolved by the trainer) warms up for no step
             train_steps = self.variable(COLLECTION, "train_steps", lambda: jnp.zeros((), jnp.int32))
             warm = train_steps.value < spec.continuous_steps
 
@@ -123,7 +128,7 @@ class NormEMAQuantizer(nn.Module):
                     restart_usage.value = keep(restart_usage.value, ema)
                     restarts.value = restarts.value + jnp.where(warm, 0, count)
                 codebook.value = keep(table, new_table)
-                if spec.continuous_steps > 0:
+                if spec.continuous_steps != 0:
                     train_steps.value = train_steps.value + 1
 
         z_q = z_q.reshape(b, n, d)

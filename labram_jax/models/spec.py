@@ -79,9 +79,13 @@ TOKENIZER_DECODER = dict(width=200, depth=3, num_heads=10, conv_channels=8, qkv_
 class QuantizerSpec:
     """The norm-EMA quantiser (ref. §4.3).
 
-    `restart_threshold > 0` adds dead-code restart (not in the reference): a code whose usage EMA (decay
-    `restart_decay`, in shares of the tokens) falls below `restart_threshold / num_codes` is re-seeded from
-    a real token of the batch. 0 is the reference behaviour.
+    Our additions, all off by default (the reference behaviour), measured in `docs/codebook.md`:
+    `restart_threshold > 0` adds dead-code restart: a code whose usage EMA (decay `restart_decay`, in shares
+    of the tokens) falls below `restart_threshold / num_codes` is re-seeded from a real token of the batch.
+    `entropy_weight > 0` adds the entropy penalty on soft assignments (temperature `entropy_temperature`).
+    `continuous_steps > 0` passes the continuous encoder output to the decoder for that many training steps
+    before k-means initialises the codebook and quantisation starts; -1 stands for "the optimiser's
+    warm-up", which the trainer turns into a number of steps (`stages.tokenizer.resolve_continuous_steps`).
     """
     num_codes: int = 8192
     code_dim: int = 64
@@ -101,6 +105,12 @@ class QuantizerSpec:
                              "when its usage share falls below that fraction of uniform use (0 = never)")
         if not 0.0 <= self.restart_decay < 1.0:
             raise ValueError(f"restart_decay {self.restart_decay} must be in [0, 1)")
+        if self.entropy_weight < 0 or self.entropy_temperature <= 0:
+            raise ValueError(f"entropy_weight {self.entropy_weight} must be >= 0 and entropy_temperature "
+                             f"{self.entropy_temperature} > 0")
+        if self.continuous_steps < -1:
+            raise ValueError(f"continuous_steps {self.continuous_steps} must be a number of steps, 0 (off) or -1 "
+                             "(the optimiser's warm-up)")
 
 
 def size_spec(size: str, **overrides: Any) -> TransformerSpec:

@@ -30,6 +30,7 @@ from labram_jax.train.plots import write_stage_plots
 from labram_jax.train.restore import restore_on_mesh
 from labram_jax.train.stages import make_stage
 from labram_jax.train.stages.base import Stage
+from labram_jax.train.stages.tokenizer import resolve_continuous_steps
 from labram_jax.train.state import TrainState
 
 RESULTS_FILE = "results.json"
@@ -50,15 +51,17 @@ class Trainer:
         # "auto" task fields (configs/finetune_custom.py) come from the dataset before any model is built.
         self.config = config = task_from_data.resolve(config)
         self.workdir = os.path.abspath(os.path.expanduser(workdir))
-        self.stage: Stage = make_stage(config)
         # Data first: on a fresh machine the first thing to tell a user is which dataset to build.
         self.train_sources = train_data.sources(config, "train") if config.stage != "evaluate" else []
         self.eval_sources = {which: train_data.sources(config, which) for which in ("validation", "test")}
         if config.stage == "evaluate" and not any(self.eval_sources.values()):
             raise ConfigError("config.data.validation and config.data.test are both empty: nothing to evaluate")
-        self.stage.check_ready()
         optim = config.optim
         self.steps_per_epoch = train_data.steps_per_epoch(config, self.train_sources) if self.train_sources else 0
+        # Step counts given in epochs become steps before the model is built (and stored in its checkpoint).
+        self.config = config = resolve_continuous_steps(config, self.steps_per_epoch)
+        self.stage: Stage = make_stage(config)
+        self.stage.check_ready()
         self.total_steps = optim.epochs * self.steps_per_epoch
         if config.get("max_steps", 0):
             self.total_steps = min(self.total_steps, config.max_steps)

@@ -80,11 +80,12 @@ def stage_rows(name: str, config: ml_collections.ConfigDict, result: dict[str, A
         for label, m in result.get("validation", {}).items():
             rows.append(f"| {name} | {label} | perplexity {m['perplexity']:.1f}, codes used "
                         f"{int(m['used_codes'])}/{int(m['used_codes'] + m['unused_codes'])}, z_cos {m['z_cos']:.2f}, "
-                        f"amplitude gain over one code {m['amp_info_gain']:.1%}, restarts {m.get('restarts', 0)} |")
+                        f"amplitude gain over one code {m['amp_info_gain']:.1%}, restarts {int(m.get('restarts', 0))} |")
     elif config.stage == "pretrain":
         for label, m in result.get("validation", {}).items():
             rows.append(f"| {name} | {label} | mlm_acc {m['mlm_acc']:.3f} (always the most frequent code: "
-                        f"{m['majority_acc']:.3f}), mlm_acc_sym {m['mlm_acc_sym']:.3f}, target perplexity "
+                        f"{m['majority_acc']:.3f}), mlm_acc_sym {m['mlm_acc_sym']:.3f}, loss {m['loss']:.3f} (code "
+                        f"frequencies alone: {m['marginal_loss']:.3f}), target perplexity "
                         f"{m['target_perplexity']:.1f} |")
     elif config.stage == "finetune":
         kind = config.task.kind

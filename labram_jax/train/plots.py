@@ -119,23 +119,35 @@ def plot_confusion(
     return _save(fig, path)
 
 
+def usage_by_rank(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """`(ranks 1.., counts of the used codes in decreasing order, uniform level)` of per-code counts; the
+    uniform level is the count every code would have if all were used equally (total / number of codes)."""
+    counts = np.asarray(counts, np.float64).reshape(-1)
+    ordered = np.sort(counts)[::-1]
+    used = ordered[ordered > 0]
+    return np.arange(1, used.size + 1), used, float(counts.sum() / max(counts.size, 1))
+
+
 def plot_codebook_usage(counts: np.ndarray, path: str, title: str = "") -> str:
-    """Code counts sorted in decreasing order on a log axis, with used/unused codes and perplexity."""
+    """Token counts of the codes by rank on a log axis, with the uniform-usage level marked: a healthy
+    codebook is a flat curve near that level across all ranks, a collapse one point far above it."""
     counts = np.asarray(counts).reshape(-1)
     stats = codebook_stats(counts)
-    ordered = np.sort(counts)[::-1].astype(np.float64)
-    fig = _new_figure(6, 3.5)
+    ranks, used, uniform = usage_by_rank(counts)
+    fig = _new_figure(6.5, 3.8)
     ax = fig.subplots()
-    ranks = np.arange(ordered.size)
-    used = ordered > 0
-    # Unused codes cannot sit on a log axis; they show as the gap up to the last rank.
-    if used.any():
-        ax.fill_between(ranks[used], ordered[used], step="mid", alpha=0.4)
-        ax.plot(ranks[used], ordered[used], drawstyle="steps-mid")
+    if used.size:
+        # Markers keep a handful of used codes (a collapse) visible; a long curve reads better as steps.
+        ax.plot(ranks, used, drawstyle="steps-post", marker="o" if used.size <= 32 else None, markersize=4,
+                label="tokens per code")
+        ax.axhline(uniform, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"uniform use ({uniform:.3g} per code)")
         ax.set_yscale("log")
-    ax.set_xlim(-0.5, max(ordered.size - 0.5, 0.5))
-    ax.set_xlabel("code rank (by usage)")
-    ax.set_ylabel("count")
+        ax.legend(fontsize="small", loc="lower left")
+    ax.set_xlim(0, counts.size + 1)
+    ax.set_xlabel(f"code rank by usage (1 = most used; {counts.size} codes)")
+    ax.set_ylabel("tokens (log scale)")
+    ax.grid(True, which="both", alpha=0.25)
     ax.text(
         0.98, 0.95,
         f"used {stats['used_codes']}/{counts.size}\n"

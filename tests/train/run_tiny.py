@@ -29,7 +29,19 @@ def main(argv: list[str]) -> None:
     if jax.process_index() == 0:
         losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
         print("RESULT " + json.dumps({"losses": losses, "test": results.get("test", {}),
-                                      "devices": jax.device_count()}))
+                                      "devices": jax.device_count(), "quantizer": quantizer_state(workdir)}))
+
+
+def quantizer_state(workdir: str) -> dict:
+    """The tokenizer's quantiser variables in the run's checkpoint, as lists ({} for other stages)."""
+    import numpy as np
+
+    import labram_jax
+
+    model = labram_jax.load(workdir)
+    if model.kind != "tokenizer":
+        return {}
+    return {k: np.asarray(v).tolist() for k, v in model.variables["quantizer"]["quantize"].items()}
 
 
 if __name__ == "__main__":

@@ -13,16 +13,18 @@ import pytest
 
 from labram_jax.train.loop import run
 from labram_jax.train.metric_writers import read_metrics
+from tests.train.run_tiny import quantizer_state
 from tests.train.tiny_configs import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _single(stage: str, data_dir: str, workdir: str) -> tuple[list[float], dict]:
+def _single(stage: str, data_dir: str, workdir: str) -> tuple[list[float], dict, dict]:
     config = tiny_config(stage, data_dir, steps=3)
     config.data.shuffle = False
     results = run(config, workdir)
-    return [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"], results.get("test", {})
+    losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
+    return losses, results.get("test", {}), quantizer_state(workdir)
 
 
 def _parse(stdout: str) -> dict:
@@ -33,7 +35,7 @@ def _parse(stdout: str) -> dict:
 
 @pytest.mark.parametrize("stage", ["finetune_tuab", "tokenizer"])
 def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
-    losses, test = _single(stage, demo_data_dir, str(tmp_path / "one"))
+    losses, test, quantizer = _single(stage, demo_data_dir, str(tmp_path / "one"))
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8")
     out = subprocess.run([sys.executable, "-m", "tests.train.run_tiny", stage, demo_data_dir, str(tmp_path / "eight"),
                           "2,2,2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -44,6 +46,12 @@ def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
     for label, metrics in test.items():
         for key, value in metrics.items():
             assert result["test"][label][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    if stage == "tokenizer":
+        # k-means, the EMA and the dead-code restarts (drawn from the global batch) agree across devices.
+        assert quantizer["restarts"] > 0 and bool(quantizer["initted"])
+        assert result["quantizer"]["restarts"] == quantizer["restarts"]
+        np.testing.assert_allclose(result["quantizer"]["codebook"], quantizer["codebook"], atol=2e-5)
+        np.testing.assert_allclose(result["quantizer"]["restart_usage"], quantizer["restart_usage"], atol=1e-6)
 
 
 def _free_port() -> int:
@@ -53,7 +61,7 @@ def _free_port() -> int:
 
 
 def test_two_processes_match_one(demo_data_dir, tmp_path):
-    losses, test = _single("finetune_tuab", demo_data_dir, str(tmp_path / "one"))
+    losses, test, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "one"))
     port = _free_port()
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)

@@ -38,6 +38,15 @@ def test_plot_codebook_usage(tmp_path):
     counts[:5] = 0
     assert _is_png(plots.plot_codebook_usage(counts, str(tmp_path / "codes.png")))
     assert _is_png(plots.plot_codebook_usage(np.zeros(8, int), str(tmp_path / "none.png")))
+    assert _is_png(plots.plot_codebook_usage(np.eye(1, 256, 7)[0] * 900, str(tmp_path / "collapse.png")))
+
+
+def test_usage_by_rank_orders_used_codes_and_marks_uniform_use():
+    ranks, used, uniform = plots.usage_by_rank(np.array([0, 5, 2, 0, 9, 4]))
+    assert ranks.tolist() == [1, 2, 3, 4] and used.tolist() == [9, 5, 4, 2]
+    assert uniform == 20 / 6
+    ranks, used, uniform = plots.usage_by_rank(np.eye(1, 256, 7)[0] * 900)  # a collapse: one code
+    assert ranks.tolist() == [1] and used.tolist() == [900] and uniform == 900 / 256
 
 
 def test_write_stage_plots(tmp_path):

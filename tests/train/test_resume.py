@@ -29,6 +29,19 @@ def _config(data_dir: str, steps: int):
     return config
 
 
+def _quantizer(workdir: str) -> dict:
+    import labram_jax
+
+    return {k: np.asarray(v) for k, v in labram_jax.load(workdir).variables["quantizer"]["quantize"].items()}
+
+
+def _same_quantizer(a: str, b: str) -> None:
+    qa, qb = _quantizer(a), _quantizer(b)
+    assert qa["restarts"] > 0  # the runs exercise dead-code restart
+    for key in qa:
+        np.testing.assert_allclose(qb[key], qa[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
 def test_stop_and_restart_gives_the_same_losses(demo_data_dir, tmp_path):
     reference = str(tmp_path / "reference")
     run(_config(demo_data_dir, 6), reference)
@@ -39,6 +52,7 @@ def test_stop_and_restart_gives_the_same_losses(demo_data_dir, tmp_path):
     ref, res = _losses(reference), _losses(resumed)
     assert sorted(res) == list(range(1, 7))
     np.testing.assert_allclose([res[s] for s in range(4, 7)], [ref[s] for s in range(4, 7)], rtol=1e-6)
+    _same_quantizer(reference, resumed)  # codebook, restart state and counters resume exactly
     # The same command once more: nothing left to train.
     again = run(_config(demo_data_dir, 6), resumed)
     assert again["steps"] == 6
@@ -53,6 +67,8 @@ def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp
                  "--config.data.validation=", "--config.tokenizer.width=100", "--config.tokenizer.num_heads=4",
                  "--config.tokenizer.encoder_depth=1", "--config.tokenizer.decoder_depth=1",
                  "--config.tokenizer.num_codes=16", "--config.tokenizer.code_dim=8", "--config.optim.batch_size=8",
+                 "--config.tokenizer.continuous_steps=1", "--config.tokenizer.restart_threshold=0.9",
+                 "--config.tokenizer.restart_decay=0.5",
                  "--config.optim.epochs=1", "--config.optim.warmup_epochs=0", "--config.optim.warmup_steps=1",
                  "--config.max_steps=9", "--config.log.every_steps=1", "--config.log.progress=False",
                  "--config.checkpoint.every_steps=3", "--config.eval.every_epochs=0"]
@@ -70,3 +86,4 @@ def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp
     ref, res = _losses(reference), _losses(workdir)
     assert sorted(res) == list(range(1, 10))
     np.testing.assert_allclose([res[s] for s in range(1, 10)], [ref[s] for s in range(1, 10)], rtol=1e-6)
+    _same_quantizer(reference, workdir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -91,13 +92,16 @@ class PretrainStage(Stage):
     def summarize(self, per_example, sums):
         """Masked-token accuracy of both passes beside `majority_acc`, the accuracy of always predicting each
         batch's most frequent code, and the perplexity of the targets: a tokenizer that gives every token the
-        same code makes `mlm_acc` 1.0 and `majority_acc` 1.0 too."""
+        same code makes `mlm_acc` 1.0 and `majority_acc` 1.0 too. `marginal_loss` is the loss of predicting
+        every token with the split's code frequencies (twice their entropy, one term per pass): `loss` below
+        it is what the model learned from the context."""
         nm, nv = max(float(sums["n_masked"]), 1.0), max(float(sums["n_visible"]), 1.0)
         targets = codebook_stats(np.asarray(sums["target_counts"]))
         return {"mlm_acc": float(sums["hits_masked"]) / nm, "mlm_acc_sym": float(sums["hits_visible"]) / nv,
                 "majority_acc": float(sums["majority_masked"]) / nm,
                 "majority_acc_sym": float(sums["majority_visible"]) / nv,
                 "target_perplexity": targets["perplexity"], "target_codes": targets["used_codes"],
+                "marginal_loss": 2.0 * math.log(targets["perplexity"]),
                 "loss": float(sums["ce_masked"]) / nm + float(sums["ce_visible"]) / nv}
 
     def monitor(self):

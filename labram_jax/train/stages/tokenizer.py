@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from labram_jax import layout
@@ -32,6 +33,19 @@ def _unit_z_sum(intermediates: Any, valid: jax.Array) -> jax.Array:
     """Sum over the real tokens of the unit-norm encoder outputs the quantiser sowed."""
     (z,) = intermediates["quantize"]["unit_z"]
     return jnp.sum(z * valid[..., None].astype(z.dtype), axis=(0, 1))
+
+
+def resolve_continuous_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> ml_collections.ConfigDict:
+    """`tokenizer.continuous_steps = -1` means the optimiser's warm-up: the quantiser passes the continuous
+    encoder output for as many steps as the learning rate takes to reach its peak. Returns a copy with the
+    number of steps filled in (other configs are returned unchanged)."""
+    if config.stage != "tokenizer" or config.tokenizer.get("continuous_steps", 0) >= 0:
+        return config
+    optim = config.optim
+    steps = optim.warmup_steps if optim.get("warmup_steps", -1) > 0 else optim.warmup_epochs * steps_per_epoch
+    resolved = ml_collections.ConfigDict(config.to_dict())
+    resolved.tokenizer.continuous_steps = int(steps)
+    return resolved
 
 
 class TokenizerStage(Stage):
