@@ -26,11 +26,17 @@ from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
 from bench import common  # noqa: E402
+from labram_jax.config_defaults import QUANTIZER_REMEDIES, REFERENCE_QUANTIZER  # noqa: E402
 
-REFERENCE = {"tokenizer.restart_threshold": 0.0, "tokenizer.entropy_weight": 0.0, "tokenizer.continuous_steps": 0}
-RESTART = {"tokenizer.restart_threshold": 0.1, "tokenizer.restart_decay": 0.9}
-WARM_UP = {"tokenizer.continuous_steps": -1}  # continuous during the optimiser's warm-up
-ENTROPY = {"tokenizer.entropy_weight": 0.1, "tokenizer.entropy_temperature": 0.1}
+def _fields(section: str, values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {f"{section}.{k}": values[k] for k in names}
+
+
+# The options as the remedied configs set them (config_defaults.QUANTIZER_REMEDIES), one remedy at a time.
+REFERENCE = _fields("tokenizer", REFERENCE_QUANTIZER, tuple(REFERENCE_QUANTIZER))
+RESTART = _fields("tokenizer", QUANTIZER_REMEDIES, ("restart_threshold", "restart_decay"))
+WARM_UP = _fields("tokenizer", QUANTIZER_REMEDIES, ("continuous_steps",))  # the optimiser's warm-up
+ENTROPY = _fields("tokenizer", QUANTIZER_REMEDIES, ("entropy_weight", "entropy_temperature"))
 SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
     # One change at a time from the reference quantiser, at the config's learning rate.
     "diagnosis": {

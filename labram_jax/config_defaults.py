@@ -22,6 +22,9 @@ Field reference (all ml_collections; override any on the command line with `--co
 * `checkpoint`: `every_steps` (0 = once per epoch), `keep` latest, `keep_best` by the monitor, `async_save`.
 * `log`: `every_steps`, `progress` bar. `eval`: `every_epochs` (0 = only at the end).
 * `max_steps`: stop early (0 = the full `optim.epochs`; the schedule still spans the epochs).
+* pipeline configs (`stage = "pipeline"`, `configs/demo.py`): `order` and `stages` (one config per stage),
+  `data_dir`, `build_demo_data`, `scratch_baselines` (each fine-tuning also from random initialisation, same
+  budget and seeds), `seeds` ("0,1,2": every fine-tuning once per seed, reported as mean ± std).
 """
 
 from __future__ import annotations
@@ -109,8 +112,9 @@ def pretrain_config(size: str = "base") -> ml_collections.ConfigDict:
 
 
 # Our remedies for codebook collapse (docs/codebook.md): a continuous warm-up over the optimiser's warm-up,
-# then dead-code restart. The reference quantiser has none of them (REFERENCE_QUANTIZER).
-QUANTIZER_REMEDIES = dict(continuous_steps=-1, restart_threshold=0.1, restart_decay=0.9)
+# then dead-code restart and the entropy penalty. The reference quantiser has none (REFERENCE_QUANTIZER).
+QUANTIZER_REMEDIES = dict(continuous_steps=-1, restart_threshold=0.1, restart_decay=0.9, entropy_weight=0.1,
+                          entropy_temperature=0.1)
 REFERENCE_QUANTIZER = dict(continuous_steps=0, restart_threshold=0.0, entropy_weight=0.0)
 
 
@@ -253,8 +257,9 @@ def demo_config(stage: str, quantizer: str = "remedies") -> ml_collections.Confi
                                      code_dim=32))
         config.data.train = DEMO_CORPUS
         config.data.validation = DEMO_CORPUS_VALIDATION
-        _demo_runtime(config, batch_size=32, epochs=8, lr=1e-3)
-        config.eval.every_epochs = 2
+        # Masked-token accuracy climbs slowly at this scale (docs/codebook.md): 12 epochs = 240 steps.
+        _demo_runtime(config, batch_size=32, epochs=12, lr=1e-3)
+        config.eval.every_epochs = 4
         return config
     if stage in ("finetune_tuab", "finetune_tuev"):
         config = finetune_tuab_config() if stage == "finetune_tuab" else finetune_tuev_config()

@@ -109,6 +109,9 @@ class NormEMAQuantizer(nn.Module):
                 initted.value | warm, lambda _: (codebook.value, ema_cluster_size.value), run_kmeans, None)
             codebook.value, ema_cluster_size.value = new_codebook, new_counts
             initted.value = initted.value | ~warm
+        if spec.continuous_steps != 0:
+            # An evaluation between the last warm step and the k-means batch still has no codebook.
+            warm = warm | ~initted.value
 
         table = codebook.value
         codes = vq.nearest_codes(flat, table)

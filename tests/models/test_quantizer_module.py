@@ -121,6 +121,10 @@ def test_continuous_warm_up_passes_z_then_initialises_the_codebook():
         np.testing.assert_allclose(np.asarray(quantized), _l2n(_z(step + 1)), rtol=1e-5)  # the continuous z
         assert float(losses["quant_loss"]) == 0.0 and not bool(state["initted"])
         assert np.all(np.asarray(state["codebook"]) == 0) and int(state["train_steps"]) == step + 1
+    # Evaluated after the warm-up but before the k-means batch: still the continuous z, not an empty codebook.
+    quantized, _, losses = model.apply({"quantizer": state}, _z(3), mask)
+    np.testing.assert_allclose(np.asarray(quantized), _l2n(_z(3)), rtol=1e-5)
+    assert float(losses["quant_loss"]) == 0.0
     (quantized, codes, _), new = model.apply({"quantizer": state}, _z(3), mask, train=True, mutable=["quantizer"],
                                              rngs={"kmeans": jax.random.PRNGKey(1)})
     state = nn.meta.unbox(new)["quantizer"]

@@ -146,23 +146,22 @@ def _burst(rng: np.random.Generator, name: str, sfreq: float, band: tuple[float,
     return rng.uniform(*spec["amp"]) * np.sin(phase) * tukey(m, 0.5)
 
 
-def background(rng: np.random.Generator, seconds: float, abnormal: bool, sfreq: float = SFREQ) -> np.ndarray:
-    """`(23, n)` microvolts of EEG in TUH channel order: state-dependent rhythms and artefacts over 1/f
-    background, normal or with the abnormal slowing of the TUAB-like class."""
-    n = int(round(seconds * sfreq))
-    t = np.arange(n) / sfreq
-    chans = TUH_CHANNELS
-    idx = {c: i for i, c in enumerate(chans)}
-    segments = state_sequence(rng, seconds)
+def _background_noise(rng: np.random.Generator, segments: list[tuple[str, float, float]], n: int,
+                      sfreq: float) -> np.ndarray:
+    """1/f noise per channel plus three spatially smooth 1/f sources, scaled by the state's gain."""
     gain = np.ones(n)
     for state, start, end in segments:
         gain[int(start * sfreq):int(end * sfreq)] = _STATE_GAIN[state]
     gain = np.convolve(gain, np.ones(int(0.5 * sfreq)) / int(0.5 * sfreq), mode="same")  # smooth transitions
     sources = _pink(rng, (3, n), sfreq)
     maps = np.stack([topography(rng.uniform(-0.8, 0.8, 2), rng.uniform(0.5, 1.0)) for _ in range(3)])
-    x = (8.0 * _pink(rng, (len(chans), n), sfreq) + 7.0 * maps.T @ sources) * gain[None]
+    return (8.0 * _pink(rng, (len(TUH_CHANNELS), n), sfreq) + 7.0 * maps.T @ sources) * gain[None]
 
-    # Rhythm bursts that start and stop, each with its own topography (the centre jitters burst to burst).
+
+def _add_rhythms(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]],
+                 abnormal: bool, sfreq: float) -> None:
+    """Rhythm bursts that start and stop, each with its own topography (the centre jitters burst to burst);
+    an abnormal recording's alpha is slower and weaker."""
     alpha_band = (6.5, 8.0) if abnormal else (8.5, 11.5)
     alpha_gain = 0.5 if abnormal else 1.0
     for name in ("alpha", "mu", "beta", "theta", "spindle"):
@@ -173,20 +172,28 @@ def background(rng: np.random.Generator, seconds: float, abnormal: bool, sfreq: 
             band = alpha_band if name == "alpha" else None
             wave = _burst(rng, name, sfreq, band) * (alpha_gain if name == "alpha" else 1.0)
             _put(x, onset * sfreq, wave, topography(centre, spec["width"]))
-    if abnormal:
-        # Intermittent polymorphic delta/theta slowing, focal over one hemisphere, and sharp waves.
-        side = -0.55 if rng.random() < 0.5 else 0.55
-        for onset in _onsets(rng, segments, "delta", extra_rate=9.0):
-            centre = np.array([side, rng.uniform(-0.5, 0.5)])
-            _put(x, onset * sfreq, _burst(rng, "delta", sfreq), topography(centre, _RHYTHMS["delta"]["width"]))
-        same_side = np.sign(_XY[:, 0]) == np.sign(side)
-        x += np.where(same_side, 6.0, 3.0)[:, None] * _band_noise(rng, n, sfreq, 1.0, 4.0)[None]
-        for onset in _onsets(rng, segments, "sharp", extra_rate=2.0):
-            m = int(0.08 * sfreq)
-            wave = -rng.uniform(50, 90) * np.interp(np.arange(m), [0, m // 2, m], [0, 1, 0])
-            _put(x, onset * sfreq, wave, topography((side, rng.uniform(-0.5, 0.5)), 0.35))
 
-    # Transients and artefacts.
+
+def _add_slowing(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]],
+                 sfreq: float) -> None:
+    """The abnormal class: intermittent polymorphic delta/theta, focal over one hemisphere, and sharp waves."""
+    side = -0.55 if rng.random() < 0.5 else 0.55
+    for onset in _onsets(rng, segments, "delta", extra_rate=9.0):
+        centre = np.array([side, rng.uniform(-0.5, 0.5)])
+        _put(x, onset * sfreq, _burst(rng, "delta", sfreq), topography(centre, _RHYTHMS["delta"]["width"]))
+    same_side = np.sign(_XY[:, 0]) == np.sign(side)
+    x += np.where(same_side, 6.0, 3.0)[:, None] * _band_noise(rng, x.shape[1], sfreq, 1.0, 4.0)[None]
+    for onset in _onsets(rng, segments, "sharp", extra_rate=2.0):
+        m = int(0.08 * sfreq)
+        wave = -rng.uniform(50, 90) * np.interp(np.arange(m), [0, m // 2, m], [0, 1, 0])
+        _put(x, onset * sfreq, wave, topography((side, rng.uniform(-0.5, 0.5)), 0.35))
+
+
+def _add_artefacts(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]],
+                   sfreq: float) -> None:
+    """Blinks, lateral eye movements, muscle bursts, K-complexes and electrode pops at their states' rates."""
+    chans = TUH_CHANNELS
+    idx = {c: i for i, c in enumerate(chans)}
     frontal = topography((0.0, 1.0), 0.35)
     for onset in _onsets(rng, segments, "blink"):
         m = int(rng.uniform(0.25, 0.4) * sfreq)
@@ -203,7 +210,8 @@ def background(rng: np.random.Generator, seconds: float, abnormal: bool, sfreq: 
         m = int(rng.uniform(0.3, 2.0) * sfreq)
         side = _LEFT if rng.random() < 0.5 else _RIGHT
         gains = temporal * np.array([1.0 if c in side else 0.4 for c in chans])
-        _put(x, onset * sfreq, rng.uniform(10, 25) * _band_noise(rng, m, sfreq, 25.0, 70.0) * tukey(m, 0.3), gains)
+        burst = rng.uniform(10, 25) * _band_noise(rng, m, sfreq, 25.0, 70.0) * tukey(m, 0.3)
+        _put(x, onset * sfreq, burst, gains)
     vertex = topography((0.0, 0.1), 0.5)
     for onset in _onsets(rng, segments, "kcomplex"):
         m = int(rng.uniform(0.6, 1.0) * sfreq)
@@ -214,7 +222,19 @@ def background(rng: np.random.Generator, seconds: float, abnormal: bool, sfreq: 
         gains[rng.integers(len(chans))] = 1.0
         m = int(0.6 * sfreq)
         _put(x, onset * sfreq, rng.uniform(100, 250) * np.exp(-np.arange(m) / (0.1 * sfreq)), gains)
-    x += 4.0 * np.sin(2 * np.pi * 60.0 * t)[None]  # US mains
+
+
+def background(rng: np.random.Generator, seconds: float, abnormal: bool, sfreq: float = SFREQ) -> np.ndarray:
+    """`(23, n)` microvolts of EEG in TUH channel order: state-dependent rhythms and artefacts over 1/f
+    background, normal or with the abnormal slowing of the TUAB-like class."""
+    n = int(round(seconds * sfreq))
+    segments = state_sequence(rng, seconds)
+    x = _background_noise(rng, segments, n, sfreq)
+    _add_rhythms(rng, x, segments, abnormal, sfreq)
+    if abnormal:
+        _add_slowing(rng, x, segments, sfreq)
+    _add_artefacts(rng, x, segments, sfreq)
+    x += 4.0 * np.sin(2 * np.pi * 60.0 * np.arange(n) / sfreq)[None]  # US mains
     return rng.uniform(0.8, 1.25) * x
 
 

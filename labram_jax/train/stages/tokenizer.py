@@ -5,7 +5,9 @@ Besides the reference's losses, the stage reports the codebook's health in a way
 diversity of the encoder outputs (`z_cos`, mean pairwise cosine of the unit-norm `z`), the restarts so far,
 and the information the codes carry: the reconstruction losses with the true codes against those of the
 same decoder with every token given one code (the batch's most frequent), as a relative gain
-(`amp_info_gain`, `phase_info_gain`; 0 for a collapsed tokenizer).
+(`amp_info_gain`, `phase_info_gain`; 0 for a collapsed tokenizer). During a continuous warm-up
+(`tokenizer.continuous_steps`) the decoder still receives the continuous `z`, so the gains then measure
+what `z` carries, and the code counts are those of the not yet initialised (all-zero) codebook.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from labram_jax.train.evaluation import codebook_stats, relative_gain
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 LOSSES = ("quant_loss", "rec_loss", "rec_angle_loss", "total_loss")
-ONE_CODE = {"rec_loss": "rec_loss_one_code", "rec_angle_loss": "rec_angle_loss_one_code"}
+ONE_CODE_LOSSES = ("rec_loss_one_code", "rec_angle_loss_one_code")
 
 
 def _unit_z_sum(intermediates: Any, valid: jax.Array) -> jax.Array:
@@ -93,7 +95,7 @@ class TokenizerStage(Stage):
 
     def summarize(self, per_example, sums) -> dict[str, Any]:
         tokens = max(float(sums["tokens"]), 1.0)
-        out = {k: float(sums[k]) / tokens for k in LOSSES + tuple(ONE_CODE.values())}
+        out = {k: float(sums[k]) / tokens for k in LOSSES + ONE_CODE_LOSSES}
         out["amp_info_gain"] = relative_gain(out["rec_loss"], out["rec_loss_one_code"])
         out["phase_info_gain"] = relative_gain(out["rec_angle_loss"], out["rec_angle_loss_one_code"])
         out["z_cos"] = float(mean_pairwise_cosine(np.asarray(sums["z_sum"]), float(sums["tokens"])))

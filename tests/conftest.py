@@ -1,4 +1,4 @@
-"""Shared fixtures of the training tests: the demo datasets (built once per session, ~10 s)."""
+"""Shared fixtures: the demo datasets (built once per session, ~10 s)."""
 
 from __future__ import annotations
 
