@@ -146,7 +146,8 @@ def infer_architecture(shapes: Mapping[str, tuple[int, ...]], path: str, kind: s
 def build_config(arch: Architecture) -> ml_collections.ConfigDict:
     """A training-style config that rebuilds the model through `models.factory` (stored in `meta`)."""
     if arch.kind == "tokenizer":
-        config = config_defaults.tokenizer_config()
+        # The official quantiser: an official checkpoint has none of our collapse remedies' state.
+        config = config_defaults.tokenizer_config("reference")
         config.tokenizer.update(num_codes=arch.num_codes, code_dim=arch.code_dim, max_patches=arch.max_patches,
                                 encoder_depth=arch.encoder_depth, decoder_depth=arch.decoder_depth)
         return config

@@ -17,7 +17,7 @@ EXPECTED = {
 
 def _model(official_name):
     if official_name.startswith("vqnsp"):
-        return factory.tokenizer_model(config_defaults.tokenizer_config())
+        return factory.tokenizer_model(config_defaults.tokenizer_config("reference"))
     size = official_name.split("_")[1]
     config = config_defaults.pretrain_config(size)
     if "8k_vocab" in official_name:

@@ -26,21 +26,21 @@ def main(argv: list[str]) -> None:
     data, fsdp, tensor = map(int, mesh.split(","))
     config.mesh.update(dict(data=data, fsdp=fsdp, tensor=tensor))
     results = run(config, workdir)
+    # Every process restores (Orbax synchronises them), so this works on several processes too.
+    quantizer = quantizer_state(workdir) if stage == "tokenizer" else {}
     if jax.process_index() == 0:
         losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
         print("RESULT " + json.dumps({"losses": losses, "test": results.get("test", {}),
-                                      "devices": jax.device_count(), "quantizer": quantizer_state(workdir)}))
+                                      "devices": jax.device_count(), "quantizer": quantizer}))
 
 
 def quantizer_state(workdir: str) -> dict:
-    """The tokenizer's quantiser variables in the run's checkpoint, as lists ({} for other stages)."""
+    """The quantiser variables in a tokenizer run's checkpoint, as lists."""
     import numpy as np
 
     import labram_jax
 
     model = labram_jax.load(workdir)
-    if model.kind != "tokenizer":
-        return {}
     return {k: np.asarray(v).tolist() for k, v in model.variables["quantizer"]["quantize"].items()}
 
 

@@ -24,7 +24,7 @@ def _single(stage: str, data_dir: str, workdir: str) -> tuple[list[float], dict,
     config.data.shuffle = False
     results = run(config, workdir)
     losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
-    return losses, results.get("test", {}), quantizer_state(workdir)
+    return losses, results.get("test", {}), quantizer_state(workdir) if stage == "tokenizer" else {}
 
 
 def _parse(stdout: str) -> dict:
