@@ -6,9 +6,12 @@ Field reference (all ml_collections; override any on the command line with `--co
   `drop_path_rate`, `max_patches` (rows of the temporal embedding; 16 in the official weights), `dtype`
   (compute dtype; parameters stay float32), `remat`.
 * `tokenizer`: VQ-NSP: encoder/decoder depth, `num_codes` x `code_dim` codebook, EMA `ema_decay`,
-  commitment `beta`, `kmeans_init`, dead-code restart (`restart_threshold`: re-seed a code whose usage-share
-  EMA, decay `restart_decay`, falls below that fraction of uniform use; 0 = never, the reference), and
-  `checkpoint` (a trained tokenizer, needed by `pretrain`).
+  commitment `beta`, `kmeans_init`, and `checkpoint` (a trained tokenizer, needed by `pretrain`). Our
+  codebook-collapse remedies (docs/codebook.md; each 0 = off, the reference): `continuous_steps` (training
+  steps during which the decoder gets the continuous encoder output before quantisation starts; -1 = the
+  optimiser's warm-up), dead-code restart (`restart_threshold`: re-seed a code whose usage-share EMA, decay
+  `restart_decay`, falls below that fraction of uniform use), and the entropy penalty (`entropy_weight`,
+  `entropy_temperature`).
 * `optim`: AdamW and the warm-up + cosine schedule, per-step as `utils.cosine_scheduler`.
 * `data`: datasets as `name/config[:split]` lists (`train`, `validation`, `test`) in `data_dir`, mixture
   `weights`, the channel / patch budget every example is padded to, and (pre-training) the masking ratio.
@@ -65,7 +68,7 @@ def tokenizer_model_config() -> ml_collections.ConfigDict:
         ema_decay=0.99,
         beta=1.0,
         kmeans_init=True,
-        # Dead-code restart (ours, docs/codebook.md): 0 = the reference (no restart).
+        # Codebook-collapse remedies (ours, docs/codebook.md), all off here: the reference quantiser.
         restart_threshold=0.0,
         restart_decay=0.99,
         entropy_weight=0.0,

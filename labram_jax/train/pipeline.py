@@ -63,6 +63,11 @@ def scratch_twin(sub: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return twin
 
 
+def _mean(value: Any) -> float:
+    """A metric's value, or its mean when it is a `{mean, std, ...}` aggregate over seeds."""
+    return float(value["mean"]) if isinstance(value, dict) else float(value)
+
+
 def _cell(value: Any) -> str:
     """`0.812` for a number, `0.812 ± 0.031` for a `{mean, std}` aggregate over seeds."""
     if isinstance(value, dict):
@@ -109,9 +114,8 @@ def pretraining_gain(results: dict[str, Any], configs: dict[str, ml_collections.
             continue
         for label, metrics in results[name].get("test", {}).items():
             base = results[twin].get("test", {}).get(label, {})
-            value = lambda m: m["mean"] if isinstance(m, dict) else float(m)  # noqa: E731
             out.setdefault(name, {})[label] = {
-                k: value(metrics[k]) - value(base[k]) for k in HEADLINE[config.task.kind] if k in base}
+                k: _mean(metrics[k]) - _mean(base[k]) for k in HEADLINE[config.task.kind] if k in base}
     return out
 
 
