@@ -116,7 +116,7 @@ def target_baselines(config: Any) -> dict[str, float]:
 
     from labram_jax import layout
     from labram_jax.ops import fourier
-    from labram_jax.train import data as train_data
+    from labram_jax.train import datasets as train_data
 
     sources = train_data.sources(config, "validation")
     if not sources:

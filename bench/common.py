@@ -365,7 +365,7 @@ def synthetic_batch(config: Any, seed: int = 0) -> dict[str, Any]:
     import numpy as np
 
     from labram_jax import layout
-    from labram_jax.train.data import TRAIN_KEYS
+    from labram_jax.train.datasets import TRAIN_KEYS
 
     b, c, a = config.optim.batch_size, config.data.max_channels, config.data.max_patches
     rng = np.random.default_rng(seed)
@@ -515,10 +515,6 @@ def model_flops(xla: float | None, analytic: float) -> tuple[float, str]:
     if xla and xla >= 0.9 * analytic:
         return xla, "xla_cost_analysis"
     return analytic, "analytic_matmuls"
-
-
-def finite_positive(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
 def timed_blocks(fns: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:

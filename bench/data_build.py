@@ -38,7 +38,7 @@ def main() -> None:
 
     import tensorflow_datasets as tfds
 
-    from labram_jax.data import pipeline
+    from labram_jax.data import loaders
     from tfds_builders.demo import synth
     from tfds_builders.tuab import Tuab
 
@@ -60,8 +60,8 @@ def main() -> None:
     summary = builder.report.summary()
     hours = summary["hours_read"]
 
-    src = pipeline.open_tfds("tuab", data_dir, "train")
-    it = pipeline.make_loader(src, batch_size=args.batch_size, max_channels=23, max_patches=10, seed=0,
+    src = loaders.open_tfds("tuab", data_dir, "train")
+    it = loaders.make_loader(src, batch_size=args.batch_size, max_channels=23, max_patches=10, seed=0,
                               shard_index=0, shard_count=1)
     next(it)
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@
 
 Reads the `demo/tuab` TFDS dataset (23 channels x 10-s windows; built with the demo builder into a
 temporary directory when `--data_dir` holds none: `python -m tfds_builders.build demo --config=tuab`)
-through the training loop's own loader (`labram_jax.train.data.sources` + `train_loader` with the
+through the training loop's own loader (`labram_jax.train.datasets.sources` + `train_loader` with the
 fine-tuning config, batch 16, `config.data.num_workers = --workers`), and measures batches/s after the
 first batch. The demand is the `finetune_base` step measured in the same process afterwards (or
 `--step_s`), and `ratio_loader_over_step` = loader batches/s / step steps/s (goal >= 3: the loader then
@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     n_batches = args.batches or (5 if args.smoke else 200)
     n_steps = args.steps or (1 if args.smoke else 3)
 
-    from labram_jax.train import data as train_data
+    from labram_jax.train import datasets as train_data
     from labram_jax.train import sharding as shd
 
     data_dir, name, temp = ensure_dataset(args.data_dir, args.smoke)

@@ -55,10 +55,11 @@ from typing import Any
 
 import numpy as np
 
+from labram_jax import layout
+
 # Heavy modules (jax, mne, orbax) are imported inside functions so that `--help` answers at once.
 
 FORMAT = "labram_jax.embeddings/1"
-SAMPLES_PER_SECOND = 200  # the model's rate: one 200-sample patch per second (layout.PATCH_SIZE)
 DEFAULT_WINDOW_SECONDS = 10
 DEFAULT_BATCH_SIZE = 32
 PER_RECORDING_ARRAYS = ("start_seconds", "channels", "issue", "pooled", "patch_features", "logits", "codes")
@@ -68,24 +69,19 @@ class EmbedError(ValueError):
     """A problem the user can fix (flag value, path); the message names the flag or path."""
 
 
-def window_count(n_samples: int, window: int, stride: int) -> int:
-    """Windows of `window` samples every `stride` samples in `n_samples`: `(n - w) // s + 1`, 0 if n < w."""
-    return 0 if n_samples < window else (n_samples - window) // stride + 1
-
-
 def _window_samples(window_seconds: float, max_patches: int | None = None) -> int:
     """`--window` in samples; refuses fractional seconds and windows longer than the model's limit."""
     if not float(window_seconds).is_integer() or window_seconds <= 0:
         raise EmbedError(f"--window must be a positive whole number of seconds (the model reads one "
-                         f"{SAMPLES_PER_SECOND}-sample patch per second), got {window_seconds:g}")
+                         f"{layout.PATCH_SIZE}-sample patch per second), got {window_seconds:g}")
     if max_patches is not None and window_seconds > max_patches:
         raise EmbedError(f"--window {window_seconds:g} s is longer than this model's limit of {max_patches} s "
                          f"(max_patches = {max_patches} one-second patches); use --window {max_patches} or less")
-    return int(window_seconds) * SAMPLES_PER_SECOND
+    return int(window_seconds) * layout.PATCH_SIZE
 
 
 def _stride_samples(stride_seconds: float) -> int:
-    samples = stride_seconds * SAMPLES_PER_SECOND
+    samples = stride_seconds * layout.PATCH_SIZE
     if stride_seconds <= 0 or abs(samples - round(samples)) > 1e-6:
         raise EmbedError(f"--stride must be a positive number of seconds in steps of one 200 Hz sample "
                          f"(0.005 s), got {stride_seconds:g}")
@@ -94,7 +90,7 @@ def _stride_samples(stride_seconds: float) -> int:
 
 def _recordings(input_path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
     """`(root, recordings)`: names in the output are relative to `root`."""
-    from labram_jax.data.reading import (
+    from labram_jax.data.open_raw import (
         RECORDING_SUFFIXES,
         find_recordings,
         is_recording,
@@ -162,7 +158,7 @@ def _embed_recording(model: Any, signal: np.ndarray, channel_names: Sequence[str
     Only one batch of windows is materialised at a time. The last batch is padded with copies of its last
     window so every call has the same shape (one compilation per channel count); the copies are dropped.
     """
-    c, a = signal.shape[0], window // SAMPLES_PER_SECOND
+    c, a = signal.shape[0], window // layout.PATCH_SIZE
     parts: dict[str, list[np.ndarray]] = {k: [] for k in which}
     for lo in range(0, len(starts), batch_size):
         chunk = starts[lo:lo + batch_size]
@@ -222,7 +218,7 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
         "format": FORMAT, "checkpoint": str(checkpoint_path), "checkpoint_kind": model.kind,
         "checkpoint_step": model.meta.get("step"), "max_patches": model.max_patches,
         "input": str(Path(input_path).expanduser().absolute()), "window_seconds": float(window_seconds),
-        "stride_seconds": stride_samples / SAMPLES_PER_SECOND, "batch_size": batch_size,
+        "stride_seconds": stride_samples / layout.PATCH_SIZE, "batch_size": batch_size,
         "preprocess": preprocess.as_dict(),
         "outputs": ["start_seconds", "channels", "issue"]
                    + [{"features": "patch_features"}.get(k, k) for k in which],
@@ -263,7 +259,7 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
             arrays = _embed_recording(model, rec.signal, rec.channel_names, starts, window_samples, batch_size,
                                       which)
             i = len(files)
-            writer.add(f"{i}/start_seconds", starts / SAMPLES_PER_SECOND)
+            writer.add(f"{i}/start_seconds", starts / layout.PATCH_SIZE)
             writer.add(f"{i}/channels", np.asarray(rec.channel_names, dtype=str))
             writer.add(f"{i}/issue", np.asarray(issues, dtype="<U8"))
             for key, value in arrays.items():
@@ -276,9 +272,9 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
             files.append(rel)
             total_windows += len(starts)
             meta["recordings"].append({
-                "file": rel, "seconds": n / SAMPLES_PER_SECOND, "native_sfreq": report.sfreq,
+                "file": rel, "seconds": n / layout.PATCH_SIZE, "native_sfreq": report.sfreq,
                 "windows": len(starts),
-                "tail_seconds": (n - int(starts[-1]) - window_samples) / SAMPLES_PER_SECOND,
+                "tail_seconds": (n - int(starts[-1]) - window_samples) / layout.PATCH_SIZE,
                 "channels_mapped": dict(report.channels_mapped),
                 "channels_dropped": dict(report.channels_dropped), "windows_flagged": flagged})
             bar.set_postfix(windows=total_windows)

@@ -17,13 +17,18 @@ when both its channel and its patch are real.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: the layout's constants stay importable without jax (CLI --help)
+    import jax.numpy as jnp
 
 PATCH_SIZE: int = 200
 """Samples per patch: one second at the model's 200 Hz."""
 
 SAMPLING_RATE: float = 200.0
+"""The model's sampling rate; every recording is resampled to it (`labram_jax.data.preprocess`)."""
 
 INPUT_SCALE: float = 100.0
 """The official engines divide microvolts by 100 (unit 0.1 mV) before the model; our models do it inside."""

@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
         raise app.UsageError("--workdir is required to train, e.g. --workdir=/tmp/labram-run")
     _initialize_distributed()
     from labram_jax.train.loop import NonFiniteLossError, run
-    from labram_jax.train.pipeline import run_pipeline
+    from labram_jax.train.multistage import run_pipeline
 
     try:
         if config.stage == "pipeline":

@@ -25,7 +25,7 @@ import numpy as np
 
 from labram_jax import checkpoints
 from labram_jax.convert import mapping
-from labram_jax.convert.reading import (
+from labram_jax.convert.safe_load import (
     ConversionError,
     UnsafeCheckpointError,
     read_state_dict,

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from labram_jax import config_defaults
-from labram_jax.convert.reading import ConversionError
+from labram_jax.convert.safe_load import ConversionError
 from labram_jax.models import factory, official_names
 from labram_jax.models.spec import SIZES
 

@@ -5,7 +5,7 @@ the maintainers tie to forgetting (labram_reference.md section 5.6). Here corpor
 element with `grain.MapDataset.mix`: deterministic, proportional to the weights at every prefix of the
 stream (not only on average), and index-addressable, so the iterator state stays a single position and
 resuming is exact. Records of different corpora can share a batch because every record is padded to the
-same channel and patch budget beforehand (`labram_jax.data.pipeline`).
+same channel and patch budget beforehand (`labram_jax.data.loaders`).
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ import dataclasses
 import mne
 import numpy as np
 
-TARGET_SFREQ: float = 200.0
-"""Model sampling rate: one 200-sample patch per second (labram_jax.layout.SAMPLING_RATE)."""
+from labram_jax import layout
+
+TARGET_SFREQ: float = layout.SAMPLING_RATE
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,7 +37,7 @@ import numpy as np
 from labram_jax.channels import is_usable, map_channels
 from labram_jax.channels import channel_ids as vocabulary_ids
 from labram_jax.data.preprocess import PreprocessConfig, output_length, preprocess_block, TARGET_SFREQ
-from labram_jax.data.reading import RecordingError, read_raw
+from labram_jax.data.open_raw import RecordingError, read_raw
 from labram_jax.data.report import FileReport, SkipReason
 from labram_jax.data.windows import (FLAT_STD_UV, bad_samples_at, check_window, circular_segment, event_sample,
                                      flat_channels, window_starts)

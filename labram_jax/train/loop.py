@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from labram_jax import checkpoints
 from labram_jax.config_errors import ConfigError
-from labram_jax.train import data as train_data
+from labram_jax.train import datasets as train_data
 from labram_jax.train import seeds, step_builder, task_from_data
 from labram_jax.train import sharding as shd
 from labram_jax.train.checkpointing import RunCheckpoints
@@ -76,7 +76,6 @@ class Trainer:
     def _build_state_functions(self) -> None:
         setup = step_builder.build_state(self.config, self.stage, self.mesh, self.rules, self.steps_per_epoch)
         self.setup = setup
-        self.tx, self.schedule = setup.tx, setup.schedule
         self.init_rng, self.abstract_state = setup.init_rng, setup.abstract_state
         self.state_shardings, self.init_state = setup.state_shardings, setup.init_state
 

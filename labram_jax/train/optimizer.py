@@ -26,7 +26,6 @@ import optax
 
 from labram_jax.train.schedules import as_optax, cosine_scheduler
 
-NO_DECAY_NAMES = ("cls_token", "pos_embed", "time_embed")
 DECAYED_LEAVES = ("kernel", "mask_token")
 FROZEN_PREFIXES = (("student", "lm_head"), ("projection_head",))
 """Pre-training parameters outside the official forward (kept for one-to-one checkpoints, never trained)."""
@@ -64,15 +63,10 @@ def layer_scale(lid: int, depth: int, layer_decay: float) -> float:
     return float(layer_decay ** (depth + 1 - lid))
 
 
-def lr_scales(params: Any, depth: int, layer_decay: float) -> Any:
-    """The fine-tuning lr scale of every parameter (ref. §6.4); all ones when `layer_decay == 1`."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: layer_scale(layer_id(_keys(path), depth), depth, layer_decay), params)
-
-
-def _group_labels(params: Any, depth: int | None, layer_decay: float,
+def group_labels(params: Any, depth: int | None, layer_decay: float,
                   frozen: Callable[[tuple[str, ...]], bool] = is_frozen) -> tuple[Any, dict[str, float]]:
-    """One label per leaf (`frozen`, or an lr group) and each group's lr scale."""
+    """One label per leaf (`frozen`, or an lr group) and each group's lr scale (ref. §6.4: all one group
+    when `layer_decay == 1`)."""
     groups: dict[str, float] = {}
 
     def label(path, _):
@@ -113,7 +107,7 @@ def make_optimizer(optim: ml_collections.ConfigDict, params: Any, steps_per_epoc
     official forward; partial fine-tuning adds the frozen part of the backbone.
     """
     layer_decay = float(optim.get("layer_decay", 1.0))
-    labels, groups = _group_labels(params, depth, layer_decay, frozen)
+    labels, groups = group_labels(params, depth, layer_decay, frozen)
     schedule = as_optax(lr_schedule(optim, steps_per_epoch))
     parts = []
     if optim.get("clip_grad_norm", 0.0):

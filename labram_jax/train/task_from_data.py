@@ -16,7 +16,7 @@ from typing import Any
 import ml_collections
 
 from labram_jax.config_errors import ConfigError
-from labram_jax.train import data as train_data
+from labram_jax.train import datasets as train_data
 
 AUTO = "auto"
 NUM_OUTPUTS_AUTO = -1

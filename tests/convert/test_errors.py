@@ -16,7 +16,7 @@ from labram_jax.convert import (
     convert,
     convert_state_dict,
 )
-from labram_jax.convert.reading import read_state_dict
+from labram_jax.convert.safe_load import read_state_dict
 from tests.convert import official_files as files
 
 torch = pytest.importorskip("torch")

@@ -144,14 +144,14 @@ def test_event_context_wraps_around_like_the_reference():
 
 
 def test_open_tfds_expands_home_and_names_the_build_command(tuab_builds, monkeypatch):
-    from labram_jax.data import pipeline
+    from labram_jax.data import loaders
 
     root = Path(str(tuab_builds[0]._data_dir_root))
     monkeypatch.setenv("HOME", str(root.parent))
-    src = pipeline.open_tfds("demo/tiny_tuab", f"~/{root.name}", "train")
+    src = loaders.open_tfds("demo/tiny_tuab", f"~/{root.name}", "train")
     assert len(src) == len(_sources(tuab_builds[0])["train"])
     with pytest.raises(FileNotFoundError, match="python -m tfds_builders.build demo"):
-        pipeline.open_tfds("demo/tiny_tuab", f"~/{root.name}-missing", "train")
+        loaders.open_tfds("demo/tiny_tuab", f"~/{root.name}-missing", "train")
 
 
 def test_demo_patches_vary_beyond_a_stationary_signal():

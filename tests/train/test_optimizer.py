@@ -87,7 +87,8 @@ def test_finetune_groups_match_reference_for_base():
     config = config_defaults.finetune_tuev_config("base")
     params = unbox(factory.abstract_variables(factory.classifier_model(config, 6)))["params"]
     decay = opt.decay_mask(params)
-    scales = opt.lr_scales(params, depth=12, layer_decay=0.65)
+    labels, groups = opt.group_labels(params, depth=12, layer_decay=0.65)
+    scales = jax.tree.map(groups.__getitem__, labels)
     decay_flat = {tuple(getattr(k, "key", k) for k in p): v for p, v in jax.tree_util.tree_flatten_with_path(decay)[0]}
     scale_flat = {tuple(getattr(k, "key", k) for k in p): v for p, v in jax.tree_util.tree_flatten_with_path(scales)[0]}
     skip = {"pos_embed", "cls_token", "time_embed"}
@@ -152,7 +153,8 @@ def test_adamw_update_matches_torch_equations():
     m = jax.tree.map(jnp.zeros_like, params)
     v = jax.tree.map(jnp.zeros_like, params)
     expected = jax.tree.map(np.asarray, params)
-    scales = opt.lr_scales(params, 1, 0.5)
+    labels, groups = opt.group_labels(params, 1, 0.5)
+    scales = jax.tree.map(groups.__getitem__, labels)
     decay = opt.decay_mask(params)
     for t in range(1, 4):
         updates, state = tx.update(grads, state, p)

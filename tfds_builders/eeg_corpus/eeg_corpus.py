@@ -7,7 +7,7 @@ its own channel set: every channel whose name maps to the electrode vocabulary i
 `window_seconds` every `stride_seconds`; records are unlabelled (`label == -1`).
 
 Build one dataset per corpus (one `--data_dir` each, or one data_dir per corpus config) and mix them at
-training time with `labram_jax.data.pipeline.make_loader(..., weights=...)`.
+training time with `labram_jax.data.loaders.make_loader(..., weights=...)`.
 
 Configs: `w4` (4-s windows, 4-s stride: 64-channel montages within the official 256-token budget),
 `w8` (8 s: 32 channels), `w4s1` (4-s windows every second, as VQ-NSP training reads data), each also with
@@ -23,7 +23,7 @@ from typing import Any
 
 import tensorflow_datasets as tfds
 
-from labram_jax.data.reading import find_recordings
+from labram_jax.data.open_raw import find_recordings
 from labram_jax.data.recording import FileTask, default_ids
 from tfds_builders.common import EegBuilder, EegConfig, split_subjects
 

@@ -55,7 +55,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import tensorflow_datasets as tfds
 
-from labram_jax.data.reading import find_recordings
+from labram_jax.data.open_raw import find_recordings
 from labram_jax.data.recording import FileTask, default_ids
 from labram_jax.data.report import BuildError, FileReport, SkipReason
 from tfds_builders.common import EegBuilder, EegConfig, check_fractions, split_subjects_three_way

@@ -23,7 +23,6 @@ class Stage:
     """
 
     kind: str = ""
-    has_eval_labels: bool = False
 
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config

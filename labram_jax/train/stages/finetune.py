@@ -31,7 +31,6 @@ TASK_KINDS = ("binary", "multiclass", "regression")
 
 class FinetuneStage(Stage):
     kind = "finetune"
-    has_eval_labels = True
 
     def __init__(self, config):
         task = config.task

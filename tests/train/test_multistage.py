@@ -9,7 +9,7 @@ import os
 import ml_collections
 import pytest
 
-from labram_jax.train import pipeline
+from labram_jax.train import multistage
 from tests.train.tiny_configs import tiny_config
 
 
@@ -23,7 +23,7 @@ def _pipeline_config(data_dir: str, seeds: str = "") -> ml_collections.ConfigDic
 
 
 def test_pipeline_reports_every_stage_and_what_pretraining_buys(demo_data_dir, tmp_path):
-    results = pipeline.run_pipeline(_pipeline_config(demo_data_dir), str(tmp_path))
+    results = multistage.run_pipeline(_pipeline_config(demo_data_dir), str(tmp_path))
     assert list(results) == ["tokenizer", "pretrain", "finetune_tuab", "finetune_tuab_scratch"]
     with open(tmp_path / "finetune_tuab" / "config.json") as f:
         assert json.load(f)["init_checkpoint"] == str(tmp_path / "pretrain")
@@ -50,8 +50,8 @@ def test_results_table_shows_mean_and_std_over_seeds():
     results = {"ft": {"seeds": [0, 1, 2], "test": {"d:test": {"balanced_accuracy": agg(0.8), "roc_auc": agg(0.9)}}},
                "ft_scratch": {"seeds": [0, 1, 2], "test": {"d:test": {"balanced_accuracy": agg(0.7),
                                                                        "roc_auc": agg(0.85)}}}}
-    table = pipeline.results_table(results, configs)
+    table = multistage.results_table(results, configs)
     assert "| ft (pre-trained, seeds 0,1,2) | d:test | balanced_accuracy 0.800 ± 0.010, roc_auc 0.900 ± 0.010 |" \
         in table
     assert "| ft: pre-trained minus random init | d:test | balanced_accuracy +0.100, roc_auc +0.050 |" in table
-    assert pipeline.pretraining_gain(results, configs)["ft"]["d:test"]["balanced_accuracy"] == pytest.approx(0.1)
+    assert multistage.pretraining_gain(results, configs)["ft"]["d:test"]["balanced_accuracy"] == pytest.approx(0.1)

@@ -2,14 +2,14 @@
 
 Training / pre-training::
 
-    from labram_jax.data import pipeline
-    src = pipeline.open_tfds("demo/tuab", data_dir, "train")
-    it = pipeline.make_loader(src, batch_size=64, max_channels=23, max_patches=10, seed=0)
+    from labram_jax.data import loaders
+    src = loaders.open_tfds("demo/tuab", data_dir, "train")
+    it = loaders.make_loader(src, batch_size=64, max_channels=23, max_patches=10, seed=0)
     batch = next(it)   # dict of numpy arrays, see below
 
 Evaluation (never drops or duplicates an example; the same number of batches on every process)::
 
-    it = pipeline.make_eval_loader(src, batch_size=64, max_channels=23, max_patches=10)
+    it = loaders.make_eval_loader(src, batch_size=64, max_channels=23, max_patches=10)
     for batch in it:   # batch["valid"] marks real examples; batch["index"] is their index in `src`
         ...
 

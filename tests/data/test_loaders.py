@@ -5,7 +5,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from labram_jax.data import pipeline
+from labram_jax.data import loaders
 from labram_jax.data.mixture import proportions
 from labram_jax.layout import patchify
 
@@ -28,7 +28,7 @@ def _labels(it, n_batches):
 
 def test_padding_and_masks_follow_the_layout():
     recs = _records(6, channels=[2, 4, 3], patches=[1, 3, 2])
-    it = pipeline.make_loader(recs, batch_size=6, max_channels=5, max_patches=4, shuffle=False,
+    it = loaders.make_loader(recs, batch_size=6, max_channels=5, max_patches=4, shuffle=False,
                               shard_index=0, shard_count=1)
     b = next(it)
     assert b["eeg"].shape == (6, 5, 4, 200) and b["eeg"].dtype == np.float32
@@ -44,7 +44,7 @@ def test_padding_and_masks_follow_the_layout():
 
 
 def test_over_budget_record_is_an_actionable_error():
-    it = pipeline.make_loader(_records(4, channels=6), batch_size=2, max_channels=5, max_patches=4,
+    it = loaders.make_loader(_records(4, channels=6), batch_size=2, max_channels=5, max_patches=4,
                               shard_index=0, shard_count=1)
     with pytest.raises(ValueError, match="max_channels"):
         next(it)
@@ -53,9 +53,9 @@ def test_over_budget_record_is_an_actionable_error():
 def test_deterministic_for_a_seed_and_reshuffled_each_epoch():
     recs = _records(20)
     kw = dict(batch_size=5, max_channels=3, max_patches=2, shard_index=0, shard_count=1)
-    a = _labels(pipeline.make_loader(recs, seed=7, **kw), 8)
-    b = _labels(pipeline.make_loader(recs, seed=7, **kw), 8)
-    c = _labels(pipeline.make_loader(recs, seed=8, **kw), 8)
+    a = _labels(loaders.make_loader(recs, seed=7, **kw), 8)
+    b = _labels(loaders.make_loader(recs, seed=7, **kw), 8)
+    c = _labels(loaders.make_loader(recs, seed=8, **kw), 8)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert sorted(a[:20]) == list(range(20)) == sorted(a[20:])   # each epoch is a permutation
@@ -66,7 +66,7 @@ def test_shards_are_disjoint_and_complete():
     recs = _records(23)
     seen = []
     for shard in range(3):
-        it = pipeline.make_loader(recs, batch_size=4, max_channels=3, max_patches=2, seed=1, shard_index=shard,
+        it = loaders.make_loader(recs, batch_size=4, max_channels=3, max_patches=2, seed=1, shard_index=shard,
                                   shard_count=3, num_epochs=1, drop_remainder=False)
         seen.append(np.concatenate([b["label"] for b in it]))
     assert sum(len(s) for s in seen) == 23
@@ -78,7 +78,7 @@ def test_eval_loader_never_drops_or_duplicates():
     batches_per_shard = []
     valid_labels = []
     for shard in range(3):
-        batches = list(pipeline.make_eval_loader(recs, batch_size=3, max_channels=3, max_patches=2,
+        batches = list(loaders.make_eval_loader(recs, batch_size=3, max_channels=3, max_patches=2,
                                                  shard_index=shard, shard_count=3))
         batches_per_shard.append(len(batches))
         for b in batches:
@@ -86,14 +86,14 @@ def test_eval_loader_never_drops_or_duplicates():
             valid_labels += b["label"][b["valid"]].tolist()
             np.testing.assert_array_equal(b["index"][b["valid"]], b["label"][b["valid"]])
             assert (b["index"][~b["valid"]] == -1).all() and b["channel_mask"].any(axis=1).all()
-    assert batches_per_shard == [pipeline.eval_num_batches(10, 3, 3)] * 3 == [2, 2, 2]  # lock-step
+    assert batches_per_shard == [loaders.eval_num_batches(10, 3, 3)] * 3 == [2, 2, 2]  # lock-step
     assert sorted(valid_labels) == list(range(10))
 
 
 def test_mixture_proportions_and_mixed_batches():
     sources = [_records(30, offset=0), _records(7, channels=2, offset=1000), _records(50, patches=1, offset=2000)]
     weights = [0.6, 0.3, 0.1]
-    it = pipeline.make_loader(sources, weights=weights, batch_size=20, max_channels=3, max_patches=2, seed=0,
+    it = loaders.make_loader(sources, weights=weights, batch_size=20, max_channels=3, max_patches=2, seed=0,
                               shard_index=0, shard_count=1)
     batches = [next(it) for _ in range(50)]
     src = np.stack([b["source"] for b in batches])
@@ -108,7 +108,7 @@ def test_resume_through_orbax_yields_the_next_batches(tmp_path):
     sources = [_records(17, offset=0), _records(9, offset=1000)]
 
     def loader():
-        return pipeline.make_loader(sources, weights=[0.5, 0.5], batch_size=4, max_channels=3, max_patches=2,
+        return loaders.make_loader(sources, weights=[0.5, 0.5], batch_size=4, max_channels=3, max_patches=2,
                                     seed=3, shard_index=0, shard_count=1)
 
     it = loader()
@@ -133,14 +133,14 @@ def test_tfds_source_and_multiprocess_prefetch(tmp_path):
 
     Demo(config=DemoConfig(name="loader_tuab", kind="tuab", train_subjects=3, eval_subjects=1, seconds=30.0),
          data_dir=str(tmp_path)).download_and_prepare()
-    src = pipeline.open_tfds("demo/loader_tuab", tmp_path, "train")
+    src = loaders.open_tfds("demo/loader_tuab", tmp_path, "train")
     assert len(src) > 0
     kw = dict(batch_size=4, max_channels=24, max_patches=12, seed=0, shard_index=0, shard_count=1)
-    plain = [next(pipeline.make_loader(src, **kw)) for _ in range(1)]
-    it = pipeline.make_loader(src, num_workers=1, **kw)
+    plain = [next(loaders.make_loader(src, **kw)) for _ in range(1)]
+    it = loaders.make_loader(src, num_workers=1, **kw)
     first = next(it)
     for key in plain[0]:
         np.testing.assert_array_equal(first[key], plain[0][key])
     assert first["eeg"].shape == (4, 24, 12, 200) and first["patch_mask"].sum(1).tolist() == [10] * 4
     with pytest.raises(FileNotFoundError, match="tfds_builders.build"):
-        pipeline.open_tfds("demo/absent", tmp_path, "train")
+        loaders.open_tfds("demo/absent", tmp_path, "train")

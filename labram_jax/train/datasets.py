@@ -15,10 +15,10 @@ import ml_collections
 
 from labram_jax import layout
 from labram_jax.config_errors import ConfigError
-from labram_jax.data import pipeline
+from labram_jax.data import loaders
 
 TRAIN_KEYS = (layout.EEG, layout.CHANNEL_IDS, layout.CHANNEL_MASK, layout.PATCH_MASK, layout.LABEL)
-EVAL_KEYS = TRAIN_KEYS + (pipeline.VALID, pipeline.INDEX)
+EVAL_KEYS = TRAIN_KEYS + (loaders.VALID, loaders.INDEX)
 
 _MANUAL_DIR_HINT = {
     "tuab": "--manual_dir=<folder with TUAB's edf/ tree>",
@@ -53,7 +53,7 @@ def build_command(name: str, data_dir: str) -> str:
     return " ".join(parts)
 
 
-def open_source(name: str, split: str, data_dir: str, field: str) -> pipeline.DataSource:
+def open_source(name: str, split: str, data_dir: str, field: str) -> loaders.DataSource:
     """The data source, or a `ConfigError` saying which dataset is missing and how to build it."""
     root = os.path.expanduser(data_dir)
     builder_dir = os.path.join(root, *name.split("/"))
@@ -62,12 +62,12 @@ def open_source(name: str, split: str, data_dir: str, field: str) -> pipeline.Da
                           f"Build it with:\n  {build_command(name, data_dir)}\nor point --config.data.data_dir "
                           "at the folder that holds it.")
     try:
-        return pipeline.open_tfds(name, root, split)
+        return loaders.open_tfds(name, root, split)
     except FileNotFoundError as err:
         raise ConfigError(f"{field}: {err}") from None
 
 
-def sources(config: ml_collections.ConfigDict, which: str) -> list[tuple[str, pipeline.DataSource]]:
+def sources(config: ml_collections.ConfigDict, which: str) -> list[tuple[str, loaders.DataSource]]:
     """`[(label, source)]` of `config.data.<which>` ("train", "validation" or "test")."""
     default_split = {"train": "train", "validation": "validation", "test": "test"}[which]
     return [(f"{name}:{split}", open_source(name, split, config.data.data_dir, f"config.data.{which}"))
@@ -81,7 +81,7 @@ def local_batch_size(global_batch: int) -> int:
 def train_loader(config: ml_collections.ConfigDict, train: list[tuple[str, Any]]):
     data = config.data
     weights = list(data.weights) if data.get("weights") else None
-    return pipeline.make_loader([s for _, s in train], batch_size=local_batch_size(config.optim.batch_size),
+    return loaders.make_loader([s for _, s in train], batch_size=local_batch_size(config.optim.batch_size),
                                 max_channels=data.max_channels, max_patches=data.max_patches, seed=config.seed,
                                 shard_index=jax.process_index(), shard_count=jax.process_count(),
                                 weights=weights, shuffle=data.get("shuffle", True),
@@ -95,7 +95,7 @@ def eval_batch_size(config: ml_collections.ConfigDict) -> int:
 
 def eval_loader(config: ml_collections.ConfigDict, source: Any, batch_size: int):
     data = config.data
-    return pipeline.make_eval_loader(source, batch_size=local_batch_size(batch_size),
+    return loaders.make_eval_loader(source, batch_size=local_batch_size(batch_size),
                                      max_channels=data.max_channels, max_patches=data.max_patches,
                                      shard_index=jax.process_index(), shard_count=jax.process_count())
 
