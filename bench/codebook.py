@@ -14,7 +14,6 @@ Prints one JSON object on stdout and a markdown table on stderr. A finished vari
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -27,6 +26,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from bench import common  # noqa: E402
 from labram_jax.config_defaults import QUANTIZER_REMEDIES, REFERENCE_QUANTIZER  # noqa: E402
+
 
 def _fields(section: str, values: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {f"{section}.{k}": values[k] for k in names}
@@ -48,7 +48,7 @@ SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
         "code_dim 8": {**REFERENCE, "tokenizer.code_dim": 8},
         "restart": {**REFERENCE, **RESTART},
         # The same network with the quantiser bypassed throughout: does the plain autoencoder learn?
-        "no quantisation": {**REFERENCE, "tokenizer.continuous_steps": 10 ** 9},
+        "no quantisation": {**REFERENCE, "tokenizer.continuous_steps": 10**9},
     },
     # The remedies, alone and combined.
     "remedies": {
@@ -61,15 +61,25 @@ SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/demo_tokenizer.py", "A tokenizer config file.",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", "configs/demo_tokenizer.py", "A tokenizer config file.", lock_config=True
+)
 _SWEEP = flags.DEFINE_string("sweep", "diagnosis", f"One of {sorted(SWEEPS)}.")
 _ONLY = flags.DEFINE_list("only", [], "Variants of the sweep to run (default: all).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Root of the variants' workdirs.")
 _MARKDOWN = flags.DEFINE_string("markdown", "", "Also write the markdown table to this file.")
 
-COLUMNS = ("used_codes", "perplexity", "z_cos", "restarts", "rec_loss", "rec_loss_one_code", "amp_info_gain",
-           "rec_angle_loss", "phase_info_gain")
+COLUMNS = (
+    "used_codes",
+    "perplexity",
+    "z_cos",
+    "restarts",
+    "rec_loss",
+    "rec_loss_one_code",
+    "amp_info_gain",
+    "rec_angle_loss",
+    "phase_info_gain",
+)
 
 
 def _slug(name: str) -> str:
@@ -135,19 +145,27 @@ def target_baselines(config: Any) -> dict[str, float]:
     per_channel = np.zeros_like(flat)
     for ch in np.unique(ids):
         per_channel[ids == ch] = flat[ids == ch].mean(0)
-    window_channel = np.concatenate([np.broadcast_to(t.mean(1, keepdims=True), t.shape).reshape(-1, t.shape[-1])
-                                     for t in targets])
+    window_channel = np.concatenate(
+        [np.broadcast_to(t.mean(1, keepdims=True), t.shape).reshape(-1, t.shape[-1]) for t in targets]
+    )
     mse = lambda pred: float(np.mean((flat - pred) ** 2))  # noqa: E731
-    return {"mean_target": mse(flat.mean(0)), "per_channel_mean": mse(per_channel),
-            "per_window_channel_mean": mse(window_channel)}
+    return {
+        "mean_target": mse(flat.mean(0)),
+        "per_channel_mean": mse(per_channel),
+        "per_window_channel_mean": mse(window_channel),
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"config {report['config']}, data {report['data']}", "",
-             "amplitude loss of predictors without a tokenizer (validation): " +
-             ", ".join(f"{k} {v:.3f}" for k, v in report.get("target_baselines", {}).items()), "",
-             "| variant | " + " | ".join(COLUMNS) + " | train z_cos (step: value) |",
-             "|---|" + "---|" * (len(COLUMNS) + 1)]
+    lines = [
+        f"config {report['config']}, data {report['data']}",
+        "",
+        "amplitude loss of predictors without a tokenizer (validation): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in report.get("target_baselines", {}).items()),
+        "",
+        "| variant | " + " | ".join(COLUMNS) + " | train z_cos (step: value) |",
+        "|---|" + "---|" * (len(COLUMNS) + 1),
+    ]
     for name, r in report["variants"].items():
         v = r["validation"]
         cells = [f"{v[c]:.3g}" if isinstance(v.get(c), (int, float)) else "-" for c in COLUMNS]
@@ -171,10 +189,12 @@ def main(argv: list[str]) -> int:
     unknown = set(_ONLY.value) - set(variants)
     if unknown:
         raise app.UsageError(f"--only names {sorted(unknown)}, not variants of {_SWEEP.value}: {sorted(variants)}")
-    report: dict[str, Any] = {"config": config_flags.get_config_filename(flags.FLAGS["config"]),
-                              "data": {"train": base.data.train, "validation": base.data.validation,
-                                       "data_dir": base.data.data_dir},
-                              "sweep": _SWEEP.value, "variants": {}}
+    report: dict[str, Any] = {
+        "config": config_flags.get_config_filename(flags.FLAGS["config"]),
+        "data": {"train": base.data.train, "validation": base.data.validation, "data_dir": base.data.data_dir},
+        "sweep": _SWEEP.value,
+        "variants": {},
+    }
     report["target_baselines"] = target_baselines(base)
     for name, overrides in variants.items():
         if _ONLY.value and name not in _ONLY.value:
@@ -184,8 +204,12 @@ def main(argv: list[str]) -> int:
         common.log(f"{name}: {overrides} -> {workdir}")
         results = run(config, workdir)
         validation = next(iter(results.get("validation", {}).values()), {})
-        report["variants"][name] = {"overrides": overrides, "validation": validation,
-                                    "z_cos_trajectory": trajectory(workdir), "steps": results.get("steps")}
+        report["variants"][name] = {
+            "overrides": overrides,
+            "validation": validation,
+            "z_cos_trajectory": trajectory(workdir),
+            "steps": results.get("steps"),
+        }
     common.emit(report)
     text = markdown(report)
     print(text, file=sys.stderr)

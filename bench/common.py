@@ -15,7 +15,6 @@ import datetime
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import platform
 import resource
@@ -83,8 +82,12 @@ def add_shape_args(parser: Any, batch: int | None = None) -> None:
     parser.add_argument("--batch", type=int, default=batch, help=f"examples per step (default {TRAIN_SHAPE['batch']})")
     parser.add_argument("--channels", type=int, default=None, help="channels per example (default 23)")
     parser.add_argument("--seconds", type=int, default=None, help="1-s patches per channel (default 10)")
-    parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"),
-                        help="model.dtype (compute dtype) of our models; parameters stay float32")
+    parser.add_argument(
+        "--dtype",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="model.dtype (compute dtype) of our models; parameters stay float32",
+    )
 
 
 def smoke_env(args: Any) -> None:
@@ -193,7 +196,7 @@ class CpuMonitor:
     machine other engineers' jobs show up here (and slow every number down).
     """
 
-    def __enter__(self) -> "CpuMonitor":
+    def __enter__(self) -> CpuMonitor:
         self._t, self._stat, self._own = time.perf_counter(), _proc_stat(), _own_cpu_s()
         return self
 
@@ -211,8 +214,13 @@ class CpuMonitor:
 
 # -- timing, memory, FLOPs ----------------------------------------------------------------------------
 def summary(times: Sequence[float]) -> dict[str, float]:
-    return {"median": statistics.median(times), "min": min(times), "max": max(times),
-            "mean": statistics.fmean(times), "n": len(times)}
+    return {
+        "median": statistics.median(times),
+        "min": min(times),
+        "max": max(times),
+        "mean": statistics.fmean(times),
+        "n": len(times),
+    }
 
 
 def page_faults() -> int:
@@ -278,15 +286,19 @@ def peak_matmul(device: Any = None, n: int | None = None, dtype: str | None = No
         t0 = time.perf_counter()
         dot(a, b).block_until_ready()
         times.append(time.perf_counter() - t0)
-    flops = 2.0 * n ** 3
-    return {"peak_matmul_flops_per_s": flops / min(times),
-            "peak_matmul_median_flops_per_s": flops / statistics.median(times),
-            "peak_matmul_shape": [n, n, n], "peak_matmul_dtype": dtype}
+    flops = 2.0 * n**3
+    return {
+        "peak_matmul_flops_per_s": flops / min(times),
+        "peak_matmul_median_flops_per_s": flops / statistics.median(times),
+        "peak_matmul_shape": [n, n, n],
+        "peak_matmul_dtype": dtype,
+    }
 
 
 # -- subprocesses ---------------------------------------------------------------------------------------
-def run_module(module: str, args: Sequence[str], timeout: float | None = None,
-               env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_module(
+    module: str, args: Sequence[str], timeout: float | None = None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """`python -m module args` in a fresh process (stderr passes through); its JSON, or an `error` entry."""
     cmd = [sys.executable, "-m", module, *args]
     log("$", " ".join(cmd[1:]))
@@ -294,19 +306,27 @@ def run_module(module: str, args: Sequence[str], timeout: float | None = None,
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout, cwd=root,
-                              env=full_env, check=False)
+        proc = subprocess.run(
+            cmd, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout, cwd=root, env=full_env, check=False
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s", "command": " ".join(cmd[1:])}
     wall = round(time.perf_counter() - t0, 2)
     if proc.returncode != 0:
-        return {"error": f"exit code {proc.returncode}", "command": " ".join(cmd[1:]), "wall_s": wall,
-                "stdout_tail": proc.stdout[-2000:]}
+        return {
+            "error": f"exit code {proc.returncode}",
+            "command": " ".join(cmd[1:]),
+            "wall_s": wall,
+            "stdout_tail": proc.stdout[-2000:],
+        }
     try:
         result = json.loads(proc.stdout)
     except json.JSONDecodeError as err:
-        return {"error": f"stdout is not one JSON object ({err})", "command": " ".join(cmd[1:]),
-                "stdout_tail": proc.stdout[-2000:]}
+        return {
+            "error": f"stdout is not one JSON object ({err})",
+            "command": " ".join(cmd[1:]),
+            "stdout_tail": proc.stdout[-2000:],
+        }
     if isinstance(result, dict):
         result.setdefault("wall_s", wall)
     return result
@@ -325,15 +345,17 @@ def parse_name(name: str) -> tuple[str, str]:
     return stage, size
 
 
-def bench_config(name: str, *, batch: int, channels: int, seconds: int, dtype: str = "float32",
-                 smoke: bool = False) -> Any:
+def bench_config(
+    name: str, *, batch: int, channels: int, seconds: int, dtype: str = "float32", smoke: bool = False
+) -> Any:
     """The project's config of `name` (`configs/finetune_tuab.py` recipe or `configs/base.py`-style
     pre-training) with the benchmark's batch and input shape; `smoke` shrinks the models."""
     from labram_jax import config_defaults
 
     stage, size = parse_name(name)
-    config = (config_defaults.finetune_tuab_config(size) if stage == "finetune"
-              else config_defaults.pretrain_config(size))
+    config = (
+        config_defaults.finetune_tuab_config(size) if stage == "finetune" else config_defaults.pretrain_config(size)
+    )
     config.optim.batch_size = batch
     config.data.max_channels = channels
     config.data.max_patches = seconds
@@ -374,11 +396,14 @@ def synthetic_batch(config: Any, seed: int = 0) -> dict[str, Any]:
         label = rng.integers(0, max(2, config.task.num_outputs), b).astype(np.int32)
     else:
         label = np.full((b,), -1, np.int32)
-    batch = {layout.EEG: (30.0 * rng.standard_normal((b, c, a, layout.PATCH_SIZE))).astype(np.float32),
-             layout.CHANNEL_IDS: np.tile(channel_ids_for(c), (b, 1)), layout.CHANNEL_MASK: channel_mask,
-             layout.PATCH_MASK: patch_mask, layout.LABEL: label}
+    batch = {
+        layout.EEG: (30.0 * rng.standard_normal((b, c, a, layout.PATCH_SIZE))).astype(np.float32),
+        layout.CHANNEL_IDS: np.tile(channel_ids_for(c), (b, 1)),
+        layout.CHANNEL_MASK: channel_mask,
+        layout.PATCH_MASK: patch_mask,
+        layout.LABEL: label,
+    }
     return {k: batch[k] for k in TRAIN_KEYS}
-
 
 
 class StepBench:
@@ -498,13 +523,18 @@ def measure(bench: StepBench, steps: int, warmup: int = 1) -> dict[str, Any]:
     values = {k: float(v) for k, v in jax.device_get(metrics).items()}
     med = statistics.median(times)
     b = bench.config.optim.batch_size
-    out.update({
-        "step_s": med, "step_s_all": [round(t, 4) for t in times], "step_s_min": min(times),
-        "steps_per_s": 1.0 / med, "samples_per_s": b / med,
-        "tokens_per_s": b * tokens_per_example(bench.config) / med,
-        "page_faults_per_step": faults / steps,
-        "loss": values.get("loss"),
-    })
+    out.update(
+        {
+            "step_s": med,
+            "step_s_all": [round(t, 4) for t in times],
+            "step_s_min": min(times),
+            "steps_per_s": 1.0 / med,
+            "samples_per_s": b / med,
+            "tokens_per_s": b * tokens_per_example(bench.config) / med,
+            "page_faults_per_step": faults / steps,
+            "loss": values.get("loss"),
+        }
+    )
     return out
 
 

@@ -48,8 +48,14 @@ def main() -> None:
     per_class_train = max(1, round(args.recordings * 0.375))
     per_class_eval = max(1, args.recordings // 2 - per_class_train)
     t0 = time.perf_counter()
-    paths = synth.write_tuab_tree(raw_root, train_subjects=per_class_train, eval_subjects=per_class_eval,
-                                  seconds=args.minutes * 60.0, second_session_every=0, seed=0)
+    paths = synth.write_tuab_tree(
+        raw_root,
+        train_subjects=per_class_train,
+        eval_subjects=per_class_eval,
+        seconds=args.minutes * 60.0,
+        second_session_every=0,
+        seed=0,
+    )
     write_s = time.perf_counter() - t0
 
     data_dir = os.path.join(work, "tfds")
@@ -61,8 +67,9 @@ def main() -> None:
     hours = summary["hours_read"]
 
     src = loaders.open_tfds("tuab", data_dir, "train")
-    it = loaders.make_loader(src, batch_size=args.batch_size, max_channels=23, max_patches=10, seed=0,
-                              shard_index=0, shard_count=1)
+    it = loaders.make_loader(
+        src, batch_size=args.batch_size, max_channels=23, max_patches=10, seed=0, shard_index=0, shard_count=1
+    )
     next(it)
     t0 = time.perf_counter()
     for _ in range(args.loader_batches):

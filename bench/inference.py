@@ -61,7 +61,7 @@ def recording_windows(minutes: float, channels: int, window: int, batch: int):
     pad = (-n) % batch
     if pad:
         windows = np.concatenate([windows, np.zeros((pad,) + windows.shape[1:], np.float32)])
-    return [np.ascontiguousarray(windows[i:i + batch]) for i in range(0, len(windows), batch)], n
+    return [np.ascontiguousarray(windows[i : i + batch]) for i in range(0, len(windows), batch)], n
 
 
 def torch_features(size: str, channels: int, window: int, smoke: bool, threads: int | None = None):
@@ -74,8 +74,9 @@ def torch_features(size: str, channels: int, window: int, smoke: bool, threads: 
 
     tr.setup_threads(threads)
     device = tr.torch_device()
-    model, ch_names = tr.build_labram(tr.SMOKE_SIZE if smoke else tr.TORCH_SIZES[size], channels=channels,
-                                      seconds=window, n_outputs=1)
+    model, ch_names = tr.build_labram(
+        tr.SMOKE_SIZE if smoke else tr.TORCH_SIZES[size], channels=channels, seconds=window, n_outputs=1
+    )
     model = model.to(device).eval()
 
     def run(batch_uv):
@@ -83,6 +84,7 @@ def torch_features(size: str, channels: int, window: int, smoke: bool, threads: 
             x = torch.from_numpy(batch_uv).to(device) / 100.0  # the official engines' input unit
             out = model(x, return_patch_tokens=True, ch_names=ch_names)
             return out.cpu().numpy()
+
     return run, device
 
 
@@ -108,8 +110,7 @@ def main(argv=None) -> None:
     import labram_jax
     from labram_jax import channels as ch
 
-    names = list(ch.TUH_CHANNELS[:channels]) if channels <= len(ch.TUH_CHANNELS) else \
-        list(ch.VOCABULARY[:channels])
+    names = list(ch.TUH_CHANNELS[:channels]) if channels <= len(ch.TUH_CHANNELS) else list(ch.VOCABULARY[:channels])
     batches, n_windows = recording_windows(minutes, channels, window, batch)
     work = tempfile.mkdtemp(prefix="labram_inference_bench_")
     try:
@@ -137,22 +138,46 @@ def main(argv=None) -> None:
                 t0 = time.perf_counter()
                 theirs(b)
                 theirs_s += time.perf_counter() - t0
-            common.log(f"  batch {i + 1}/{len(batches)}: ours {ours_s:.2f} s" +
-                       (f", torch {theirs_s:.2f} s" if theirs is not None else ""))
+            common.log(
+                f"  batch {i + 1}/{len(batches)}: ours {ours_s:.2f} s"
+                + (f", torch {theirs_s:.2f} s" if theirs is not None else "")
+            )
     total = len(batches) * batch
-    result = {"benchmark": "inference", "machine": common.machine_info(),
-              "settings": {"minutes": minutes, "channels": channels, "window_s": window, "batch": batch,
-                           "size": args.size, "dtype": args.dtype, "smoke": smoke},
-              "param_count": params, "windows": n_windows, "windows_computed": total,
-              "feature_shape": list(out.shape), "load_s": load_s, "ours_first_call_s": first_s,
-              "ours_s": ours_s, "ours_windows_per_s": total / ours_s,
-              "ours_x_realtime": total * window / ours_s, "cpu_during_run": cpu.result}
+    result = {
+        "benchmark": "inference",
+        "machine": common.machine_info(),
+        "settings": {
+            "minutes": minutes,
+            "channels": channels,
+            "window_s": window,
+            "batch": batch,
+            "size": args.size,
+            "dtype": args.dtype,
+            "smoke": smoke,
+        },
+        "param_count": params,
+        "windows": n_windows,
+        "windows_computed": total,
+        "feature_shape": list(out.shape),
+        "load_s": load_s,
+        "ours_first_call_s": first_s,
+        "ours_s": ours_s,
+        "ours_windows_per_s": total / ours_s,
+        "ours_x_realtime": total * window / ours_s,
+        "cpu_during_run": cpu.result,
+    }
     result.update(common.peak_memory(model_device()))
     if theirs is not None:
-        result.update({"theirs": "braindecode Labram, torch.no_grad", "torch_device": str(device),
-                       "torch_threads": threads,
-                       "theirs_s": theirs_s, "theirs_windows_per_s": total / theirs_s,
-                       "ratio_ours_over_theirs": ours_s / theirs_s})
+        result.update(
+            {
+                "theirs": "braindecode Labram, torch.no_grad",
+                "torch_device": str(device),
+                "torch_threads": threads,
+                "theirs_s": theirs_s,
+                "theirs_windows_per_s": total / theirs_s,
+                "ratio_ours_over_theirs": ours_s / theirs_s,
+            }
+        )
     else:
         result["theirs"] = "skipped (--no_torch)" if args.no_torch else "skipped (braindecode not installed)"
     common.emit(result)

@@ -39,8 +39,16 @@ def ensure_dataset(data_dir: str | None, smoke: bool) -> tuple[str, str, str | N
     if smoke:
         from tfds_builders.demo import Demo, DemoConfig
 
-        config = DemoConfig(name="tiny_tuab", kind="tuab", train_subjects=2, eval_subjects=1, seconds=40.0,
-                            window_seconds=10.0, split_seed=12345, seed=0)
+        config = DemoConfig(
+            name="tiny_tuab",
+            kind="tuab",
+            train_subjects=2,
+            eval_subjects=1,
+            seconds=40.0,
+            window_seconds=10.0,
+            split_seed=12345,
+            seed=0,
+        )
         Demo(config=config, data_dir=data_dir, workers=1).download_and_prepare()
     else:
         from tfds_builders.build import build
@@ -94,20 +102,36 @@ def main(argv=None) -> None:
             load_s = time.perf_counter() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         loader_cpu_s = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-        result = {"benchmark": "loader", "machine": common.machine_info(),
-                  "settings": {"dataset": f"{name}:train", "examples": sum(len(s) for _, s in sources),
-                               "batch": shape["batch"], "workers": args.workers, "batches": n_batches,
-                               "smoke": args.smoke},
-                  "batch_shape": list(local["eeg"].shape), "first_batch_s": first_s,
-                  "loader_batches_per_s": n_batches / load_s,
-                  "loader_examples_per_s": n_batches * shape["batch"] / load_s,
-                  "loader_cpu_s_per_batch": loader_cpu_s / n_batches, "cpu_during_loading": cpu.result}
+        result = {
+            "benchmark": "loader",
+            "machine": common.machine_info(),
+            "settings": {
+                "dataset": f"{name}:train",
+                "examples": sum(len(s) for _, s in sources),
+                "batch": shape["batch"],
+                "workers": args.workers,
+                "batches": n_batches,
+                "smoke": args.smoke,
+            },
+            "batch_shape": list(local["eeg"].shape),
+            "first_batch_s": first_s,
+            "loader_batches_per_s": n_batches / load_s,
+            "loader_examples_per_s": n_batches * shape["batch"] / load_s,
+            "loader_cpu_s_per_batch": loader_cpu_s / n_batches,
+            "cpu_during_loading": cpu.result,
+        }
         del first
 
         # The demand: the fine-tuning step at the loader's batch shape.
         channels, seconds = local["eeg"].shape[1], local["eeg"].shape[2]
-        step_config = common.bench_config("finetune_base", batch=shape["batch"], channels=channels, seconds=seconds,
-                                          dtype=args.dtype, smoke=args.smoke)
+        step_config = common.bench_config(
+            "finetune_base",
+            batch=shape["batch"],
+            channels=channels,
+            seconds=seconds,
+            dtype=args.dtype,
+            smoke=args.smoke,
+        )
         bench = common.StepBench(step_config)
         if args.step_s:
             step_s, source = args.step_s, "--step_s"
@@ -126,10 +150,18 @@ def main(argv=None) -> None:
             jax.block_until_ready((bench.state, metrics))
             times.append(time.perf_counter() - t0)
         loop_s = sorted(times)[len(times) // 2]
-        result.update({"step_s": step_s, "step_source": source, "step_steps_per_s": 1.0 / step_s,
-                       "ratio_loader_over_step": (n_batches / load_s) * step_s, "goal_ratio": 3.0,
-                       "loop_step_s": loop_s, "loop_overhead_fraction": loop_s / step_s - 1.0,
-                       "load_average_1_5_15": common.load_average()})
+        result.update(
+            {
+                "step_s": step_s,
+                "step_source": source,
+                "step_steps_per_s": 1.0 / step_s,
+                "ratio_loader_over_step": (n_batches / load_s) * step_s,
+                "goal_ratio": 3.0,
+                "loop_step_s": loop_s,
+                "loop_overhead_fraction": loop_s / step_s - 1.0,
+                "load_average_1_5_15": common.load_average(),
+            }
+        )
     finally:
         if temp:
             shutil.rmtree(temp, ignore_errors=True)

@@ -63,8 +63,8 @@ def phase_and_path(op_name: str) -> tuple[str, str]:
     phase = "backward" if "transpose(" in op_name else "forward" if "jvp(" in op_name else "other"
     path = re.sub(r"^jit\([^)]*\)/", "", op_name)
     path = re.sub(r"\b(?:transpose|jvp|remat|checkpoint|vmap|pjit|jit)\(", "", path).replace(")", "")
-    path = re.sub(r"(\w+)\.\w+(?=/|$)", r"\1", path)   # Flax method scopes: `VQNSP.encode` -> `VQNSP`
-    path = re.sub(r"_\d+(?=/|$)", "_N", path)             # blocks_3 -> blocks_N
+    path = re.sub(r"(\w+)\.\w+(?=/|$)", r"\1", path)  # Flax method scopes: `VQNSP.encode` -> `VQNSP`
+    path = re.sub(r"_\d+(?=/|$)", "_N", path)  # blocks_3 -> blocks_N
     segments = [seg for seg in path.split("/") if seg]
     # A module calling its own methods repeats its scope (`encoder.features/encoder._encode`): keep one.
     segments = [seg for i, seg in enumerate(segments) if i == 0 or seg != segments[i - 1]]
@@ -109,8 +109,9 @@ def _events(trace_dir: str) -> tuple[list[tuple[str, str, float]], str]:
     return out, source
 
 
-def analyse(events: list[tuple[str, str, float]], hlo: dict[str, dict[str, str]], steps: int,
-            step_s: float, top: int) -> dict[str, Any]:
+def analyse(
+    events: list[tuple[str, str, float]], hlo: dict[str, dict[str, str]], steps: int, step_s: float, top: int
+) -> dict[str, Any]:
     """Per-op and per-part time per step, restricted to the step's module (the one holding most events
     that match its HLO's instruction names)."""
     by_module = collections.Counter(mod for op, mod, _ in events if op in hlo)
@@ -123,7 +124,7 @@ def analyse(events: list[tuple[str, str, float]], hlo: dict[str, dict[str, str]]
             calls[op] += 1
     total = sum(per_op.values()) / steps
     rows, parts = [], collections.defaultdict(float)
-    merged = collections.defaultdict(lambda: [0.0, 0.0])   # same phase/path/kind/shape -> one row
+    merged = collections.defaultdict(lambda: [0.0, 0.0])  # same phase/path/kind/shape -> one row
     for op, seconds in per_op.items():
         meta = hlo[op]
         phase, path = phase_and_path(meta["op_name"])
@@ -133,20 +134,37 @@ def analyse(events: list[tuple[str, str, float]], hlo: dict[str, dict[str, str]]
         merged[key][1] += calls[op] / steps
         parts[(phase, part_of(path))] += seconds / steps
     for (phase, path, kind, shape), (seconds, n) in sorted(merged.items(), key=lambda kv: -kv[1][0]):
-        rows.append({"phase": phase, "path": path, "kind": kind, "shape": shape, "calls_per_step": round(n, 2),
-                     "ms_per_step": round(seconds * 1e3, 3), "share": round(seconds / total, 4) if total else None})
-    part_rows = [{"phase": ph, "part": p, "ms_per_step": round(s * 1e3, 3),
-                  "share": round(s / total, 4) if total else None}
-                 for (ph, p), s in sorted(parts.items(), key=lambda kv: -kv[1])]
+        rows.append(
+            {
+                "phase": phase,
+                "path": path,
+                "kind": kind,
+                "shape": shape,
+                "calls_per_step": round(n, 2),
+                "ms_per_step": round(seconds * 1e3, 3),
+                "share": round(seconds / total, 4) if total else None,
+            }
+        )
+    part_rows = [
+        {"phase": ph, "part": p, "ms_per_step": round(s * 1e3, 3), "share": round(s / total, 4) if total else None}
+        for (ph, p), s in sorted(parts.items(), key=lambda kv: -kv[1])
+    ]
     # Device kernels the trace did not attribute to an HLO instruction (none expected; listed if any).
     loose = collections.Counter()
-    for op, mod, seconds in events:
+    for op, _mod, seconds in events:
         if op.startswith("kernel:"):
-            loose[op[len("kernel:"):]] += seconds / steps
+            loose[op[len("kernel:") :]] += seconds / steps
     unattributed = [{"kernel": k, "ms_per_step": round(v * 1e3, 3)} for k, v in loose.most_common(top)]
-    return {"hlo_module": module, "ops_matched": len(per_op), "op_s_per_step": total,
-            "unattributed_kernel_s_per_step": sum(loose.values()), "unattributed_kernels": unattributed,
-            "op_s_over_step_s": total / step_s if step_s else None, "top_ops": rows[:top], "by_part": part_rows[:top]}
+    return {
+        "hlo_module": module,
+        "ops_matched": len(per_op),
+        "op_s_per_step": total,
+        "unattributed_kernel_s_per_step": sum(loose.values()),
+        "unattributed_kernels": unattributed,
+        "op_s_over_step_s": total / step_s if step_s else None,
+        "top_ops": rows[:top],
+        "by_part": part_rows[:top],
+    }
 
 
 def run_one(name: str, args) -> dict[str, Any]:
@@ -155,7 +173,7 @@ def run_one(name: str, args) -> dict[str, Any]:
     shape = common.shape_of(args)
     config = common.bench_config(name, dtype=args.dtype, smoke=args.smoke, **shape)
     bench = common.StepBench(config)
-    timing = common.measure(bench, steps=args.steps, warmup=args.warmup)   # compile, warm-up, untraced steps
+    timing = common.measure(bench, steps=args.steps, warmup=args.warmup)  # compile, warm-up, untraced steps
     trace_dir = args.trace_dir or tempfile.mkdtemp(prefix="labram_profile_")
     try:
         t0 = time.perf_counter()
@@ -167,11 +185,22 @@ def run_one(name: str, args) -> dict[str, Any]:
     finally:
         if not args.trace_dir:
             shutil.rmtree(trace_dir, ignore_errors=True)
-    result = {"config": name, "stage": config.stage, "size": config.model.size, **shape, "dtype": args.dtype,
-              "device": bench.device.device_kind, "platform": bench.device.platform,
-              "lower_s": timing["lower_s"], "compile_s": timing["compile_s"], "traced_steps": args.steps,
-              "step_s": step_s, "step_s_untraced": timing["step_s_min"], "events_from": source,
-              "trace_dir": args.trace_dir}
+    result = {
+        "config": name,
+        "stage": config.stage,
+        "size": config.model.size,
+        **shape,
+        "dtype": args.dtype,
+        "device": bench.device.device_kind,
+        "platform": bench.device.platform,
+        "lower_s": timing["lower_s"],
+        "compile_s": timing["compile_s"],
+        "traced_steps": args.steps,
+        "step_s": step_s,
+        "step_s_untraced": timing["step_s_min"],
+        "events_from": source,
+        "trace_dir": args.trace_dir,
+    }
     result.update(analyse(events, hlo_ops(bench.compiled.as_text()), args.steps, step_s, args.top))
     return result
 
@@ -193,13 +222,25 @@ def main(argv=None) -> None:
         common.parse_name(name)
         results[name] = r = run_one(name, args)
         head = ", ".join(f"{x['path'].rsplit('/', 1)[-1]} {x['ms_per_step']:.1f} ms" for x in r["top_ops"][:3])
-        common.log(f"{name}: {r['step_s']:.4f} s/step traced ({r['step_s_untraced']:.4f} untraced), "
-                   f"ops {r['op_s_per_step']:.4f} s/step "
-                   f"({r['ops_matched']} ops); top: {head}")
-    common.emit({"benchmark": "profile", "machine": common.machine_info(),
-                 "settings": {"configs": list(results), "steps": args.steps, "dtype": args.dtype,
-                              "smoke": args.smoke, **common.shape_of(args)},
-                 "results": results})
+        common.log(
+            f"{name}: {r['step_s']:.4f} s/step traced ({r['step_s_untraced']:.4f} untraced), "
+            f"ops {r['op_s_per_step']:.4f} s/step "
+            f"({r['ops_matched']} ops); top: {head}"
+        )
+    common.emit(
+        {
+            "benchmark": "profile",
+            "machine": common.machine_info(),
+            "settings": {
+                "configs": list(results),
+                "steps": args.steps,
+                "dtype": args.dtype,
+                "smoke": args.smoke,
+                **common.shape_of(args),
+            },
+            "results": results,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def attention_core(config, reps: int = 3) -> dict:
     key_mask = jnp.ones((b, t), bool)
 
     def loss(q, k, v):
-        out = softmax_attention(q, k, v, key_mask, scale=spec.head_dim ** -0.5)
+        out = softmax_attention(q, k, v, key_mask, scale=spec.head_dim**-0.5)
         return jnp.sum((out * g).astype(jnp.float32))
 
     compiled = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2))).lower(q, k, v).compile()
@@ -58,23 +58,43 @@ def attention_core(config, reps: int = 3) -> dict:
         times.append(time.perf_counter() - t0)
     xla = common.flops_of(compiled)
     # q.k and p.v: 2 x 2 T^2 d per example forward; forward + backward = 3 x forward.
-    flops, source = common.model_flops(None if xla is None else xla * spec.depth,
-                                       3.0 * 4 * b * t * t * spec.width * spec.depth)
-    return {"attention_core_flops_per_step": flops, "attention_flops_source": source,
-            "attention_core_s_per_step": statistics.median(times) * spec.depth,
-            "attention_shape_bthd": list(shape), "depth": spec.depth, "width": spec.width}
+    flops, source = common.model_flops(
+        None if xla is None else xla * spec.depth, 3.0 * 4 * b * t * t * spec.width * spec.depth
+    )
+    return {
+        "attention_core_flops_per_step": flops,
+        "attention_flops_source": source,
+        "attention_core_s_per_step": statistics.median(times) * spec.depth,
+        "attention_shape_bthd": list(shape),
+        "depth": spec.depth,
+        "width": spec.width,
+    }
 
 
 def run_point(name: str, channels: int, seconds: int, args) -> dict:
-    step_args = types.SimpleNamespace(smoke=args.smoke, batch=args.batch, channels=channels, seconds=seconds,
-                                      dtype=args.dtype, steps=args.steps, warmup=1)
+    step_args = types.SimpleNamespace(
+        smoke=args.smoke,
+        batch=args.batch,
+        channels=channels,
+        seconds=seconds,
+        dtype=args.dtype,
+        steps=args.steps,
+        warmup=1,
+    )
     if args.inprocess:
         from bench import train_step
 
         row = train_step.run_one(name, step_args)
     else:
-        flags = ["--one", name, f"--channels={channels}", f"--seconds={seconds}", f"--steps={args.steps}",
-                 "--warmup=1", f"--dtype={args.dtype}"] + ([f"--batch={args.batch}"] if args.batch else [])
+        flags = [
+            "--one",
+            name,
+            f"--channels={channels}",
+            f"--seconds={seconds}",
+            f"--steps={args.steps}",
+            "--warmup=1",
+            f"--dtype={args.dtype}",
+        ] + ([f"--batch={args.batch}"] if args.batch else [])
         row = common.run_module("bench.train_step", flags + (["--smoke"] if args.smoke else []))
     if "error" in row:
         return row
@@ -83,12 +103,35 @@ def run_point(name: str, channels: int, seconds: int, args) -> dict:
     row.update(attention_core(config))
     row["attention_flop_share"] = row["attention_core_flops_per_step"] / row["model_flops_per_step"]
     row["attention_time_share"] = row["attention_core_s_per_step"] / row["step_s"]
-    keep = ("config", "size", "batch", "channels", "seconds", "tokens_per_example", "dtype", "param_count", "step_s",
-            "samples_per_s", "tokens_per_s", "model_flops_per_step", "model_flops_source", "achieved_flops_per_s",
-            "utilization", "attention_flops_source",
-            "peak_memory_bytes", "page_faults_per_step", "compile_s", "attention_core_flops_per_step",
-            "attention_core_s_per_step", "attention_flop_share", "attention_time_share", "attention_shape_bthd",
-            "depth", "width", "cpu_during_timed_steps")
+    keep = (
+        "config",
+        "size",
+        "batch",
+        "channels",
+        "seconds",
+        "tokens_per_example",
+        "dtype",
+        "param_count",
+        "step_s",
+        "samples_per_s",
+        "tokens_per_s",
+        "model_flops_per_step",
+        "model_flops_source",
+        "achieved_flops_per_s",
+        "utilization",
+        "attention_flops_source",
+        "peak_memory_bytes",
+        "page_faults_per_step",
+        "compile_s",
+        "attention_core_flops_per_step",
+        "attention_core_s_per_step",
+        "attention_flop_share",
+        "attention_time_share",
+        "attention_shape_bthd",
+        "depth",
+        "width",
+        "cpu_during_timed_steps",
+    )
     return {k: row[k] for k in keep if k in row}
 
 
@@ -105,8 +148,10 @@ def main(argv=None) -> None:
     args.steps = args.steps or (1 if args.smoke else 3)
     args.inprocess = args.inprocess or args.smoke
     common.smoke_env(args)
-    points = [tuple(int(x) for x in p.lower().split("x")) for p in (args.points or (SMOKE_POINTS if args.smoke
-                                                                                  else DEFAULT_POINTS)).split(",")]
+    points = [
+        tuple(int(x) for x in p.lower().split("x"))
+        for p in (args.points or (SMOKE_POINTS if args.smoke else DEFAULT_POINTS)).split(",")
+    ]
     machine = common.machine_info()
     if args.sizes:
         sizes = args.sizes.split(",")
@@ -126,11 +171,23 @@ def main(argv=None) -> None:
 
     tokens = [point("finetune_base", c, s) for c, s in points]
     models = [point(f"finetune_{size}", fine["channels"], fine["seconds"]) for size in sizes]
-    common.emit({"benchmark": "scaling", "machine": machine,
-                 "settings": {"points": [f"{c}x{s}" for c, s in points], "sizes": sizes, "steps": args.steps,
-                              "batch": args.batch or fine["batch"], "dtype": args.dtype, "smoke": args.smoke,
-                              "isolated_processes": not args.inprocess},
-                 "tokens": tokens, "models": models})
+    common.emit(
+        {
+            "benchmark": "scaling",
+            "machine": machine,
+            "settings": {
+                "points": [f"{c}x{s}" for c, s in points],
+                "sizes": sizes,
+                "steps": args.steps,
+                "batch": args.batch or fine["batch"],
+                "dtype": args.dtype,
+                "smoke": args.smoke,
+                "isolated_processes": not args.inprocess,
+            },
+            "tokens": tokens,
+            "models": models,
+        }
+    )
 
 
 if __name__ == "__main__":

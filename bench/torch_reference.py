@@ -45,8 +45,9 @@ TORCH_SIZES = {  # braindecode Labram arguments of each size (ref. §3.1; layer-
     "huge": dict(embed_dim=800, num_layers=48, num_heads=16, conv_out_channels=32, init_values=1e-6),
 }
 SMOKE_SIZE = dict(embed_dim=100, num_layers=1, num_heads=4, conv_out_channels=4, init_values=0.1)
-TOKENIZER = dict(embed_dim=200, num_layers=12, num_heads=10, conv_out_channels=8, init_values=0.0, qkv_bias=True,
-                 qk_norm=None)
+TOKENIZER = dict(
+    embed_dim=200, num_layers=12, num_heads=10, conv_out_channels=8, init_values=0.0, qkv_bias=True, qk_norm=None
+)
 SMOKE_TOKENIZER = dict(SMOKE_SIZE, init_values=0.0, qkv_bias=True, qk_norm=None)
 
 
@@ -70,6 +71,7 @@ def _stub_torchaudio() -> None:
             if attr[:1].isupper():  # classes that modules subclass at import time
                 return type(attr, (torch.nn.Module,), {"__init__": missing})
             return missing
+
         mod.__getattr__ = getattr_
         return mod
 
@@ -119,12 +121,20 @@ def synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build_labram(size_kwargs: dict, *, channels: int, seconds: int, n_outputs: int, drop_path: float = 0.0,
-                 mean_pooling: bool = True):
+def build_labram(
+    size_kwargs: dict, *, channels: int, seconds: int, n_outputs: int, drop_path: float = 0.0, mean_pooling: bool = True
+):
     Labram, order = import_labram()
     kwargs = {k: v for k, v in size_kwargs.items()}
-    model = Labram(n_times=seconds * 200, n_chans=channels, n_outputs=n_outputs, chs_info=None,
-                   use_mean_pooling=mean_pooling, drop_path_prob=drop_path, **kwargs)
+    model = Labram(
+        n_times=seconds * 200,
+        n_chans=channels,
+        n_outputs=n_outputs,
+        chs_info=None,
+        use_mean_pooling=mean_pooling,
+        drop_path_prob=drop_path,
+        **kwargs,
+    )
     return model, list(order[:channels])
 
 
@@ -138,21 +148,22 @@ def adamw(model_params, lr: float, betas, weight_decay: float):
             continue
         skip = p.ndim <= 1 or name.endswith(".bias") or any(k in name for k in ("token", "embedding"))
         (no_decay if skip else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=betas)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=betas
+    )
 
 
 class TorchFinetune:
     """braindecode Labram fine-tuning step: forward, BCE on one logit, backward, AdamW."""
 
-    def __init__(self, size: str, batch: int, channels: int, seconds: int, *, smoke: bool = False, amp: str = "none",
-                 device=None):
+    def __init__(
+        self, size: str, batch: int, channels: int, seconds: int, *, smoke: bool = False, amp: str = "none", device=None
+    ):
         import torch
 
         self.device = torch_device(device)
         size_kwargs = SMOKE_SIZE if smoke else TORCH_SIZES[size]
-        model, self.ch_names = build_labram(size_kwargs, channels=channels, seconds=seconds, n_outputs=1,
-                                            drop_path=0.1)
+        model, self.ch_names = build_labram(size_kwargs, channels=channels, seconds=seconds, n_outputs=1, drop_path=0.1)
         self.model = model.to(self.device).train()
         self.opt = adamw(self.model.named_parameters(), 5e-4, (0.9, 0.999), 0.05)
         g = torch.Generator().manual_seed(0)
@@ -185,30 +196,52 @@ class TorchFinetune:
 class TorchPretrain(TorchFinetune):
     """Cost-equivalent masked-EEG-modeling step (see the module docstring): not the official code."""
 
-    def __init__(self, size: str, batch: int, channels: int, seconds: int, *, smoke: bool = False, amp: str = "none",
-                 device=None, num_codes: int | None = None, code_dim: int | None = None, mask_ratio: float = 0.5):
+    def __init__(
+        self,
+        size: str,
+        batch: int,
+        channels: int,
+        seconds: int,
+        *,
+        smoke: bool = False,
+        amp: str = "none",
+        device=None,
+        num_codes: int | None = None,
+        code_dim: int | None = None,
+        mask_ratio: float = 0.5,
+    ):
         import torch
 
         self.device = torch_device(device)
         self.amp = amp
         num_codes = num_codes or (16 if smoke else 8192)
         code_dim = code_dim or (8 if smoke else 64)
-        student, self.ch_names = build_labram(SMOKE_SIZE if smoke else TORCH_SIZES[size], channels=channels,
-                                              seconds=seconds, n_outputs=0, mean_pooling=False)
-        tokenizer, _ = build_labram(SMOKE_TOKENIZER if smoke else TOKENIZER, channels=channels, seconds=seconds,
-                                    n_outputs=0, mean_pooling=False)
+        student, self.ch_names = build_labram(
+            SMOKE_SIZE if smoke else TORCH_SIZES[size],
+            channels=channels,
+            seconds=seconds,
+            n_outputs=0,
+            mean_pooling=False,
+        )
+        tokenizer, _ = build_labram(
+            SMOKE_TOKENIZER if smoke else TOKENIZER, channels=channels, seconds=seconds, n_outputs=0, mean_pooling=False
+        )
         width, tok_width = student.embed_dim, tokenizer.embed_dim
         self.student = student.to(self.device).train()
         self.tokenizer = tokenizer.to(self.device).eval().requires_grad_(False)
-        task_layer = torch.nn.Sequential(torch.nn.Linear(tok_width, tok_width), torch.nn.Tanh(),
-                                         torch.nn.Linear(tok_width, code_dim))
+        task_layer = torch.nn.Sequential(
+            torch.nn.Linear(tok_width, tok_width), torch.nn.Tanh(), torch.nn.Linear(tok_width, code_dim)
+        )
         self.task_layer = task_layer.to(self.device).requires_grad_(False)
         book = torch.randn(num_codes, code_dim)
         self.codebook = torch.nn.functional.normalize(book, dim=-1).to(self.device)
         self.mask_token = torch.nn.Parameter(torch.zeros(1, 1, width, device=self.device))
         self.lm_head = torch.nn.Linear(width, num_codes).to(self.device)
-        params = list(self.student.named_parameters()) + [("mask_token", self.mask_token)] + \
-            [("lm_head." + n, p) for n, p in self.lm_head.named_parameters()]
+        params = (
+            list(self.student.named_parameters())
+            + [("mask_token", self.mask_token)]
+            + [("lm_head." + n, p) for n, p in self.lm_head.named_parameters()]
+        )
         self.trainable = [p for _, p in params]
         self.opt = adamw(params, 5e-4, (0.9, 0.98), 0.05)
         g = torch.Generator().manual_seed(0)
@@ -250,7 +283,7 @@ class TorchPretrain(TorchFinetune):
         codes = self._codes()
         order = torch.rand(b, self.tokens, device=self.device).argsort(dim=1)
         masked = torch.zeros(b, self.tokens, dtype=torch.bool, device=self.device)
-        masked.scatter_(1, order[:, :int(self.tokens * self.mask_ratio)], True)
+        masked.scatter_(1, order[:, : int(self.tokens * self.mask_ratio)], True)
         with self._autocast():
             loss = 0.0
             for hidden_where in (masked, ~masked):  # symmetric masking: two passes
@@ -276,8 +309,7 @@ def param_counts(smoke: bool) -> dict:
     from labram_jax.models import factory, official_names
 
     channels = 23
-    model, _ = build_labram(SMOKE_SIZE if smoke else TORCH_SIZES["base"], channels=channels, seconds=16,
-                            n_outputs=6)
+    model, _ = build_labram(SMOKE_SIZE if smoke else TORCH_SIZES["base"], channels=channels, seconds=16, n_outputs=6)
     bd = sum(p.numel() for p in model.parameters())
     config = config_defaults.finetune_tuab_config("base")
     if smoke:
@@ -287,12 +319,17 @@ def param_counts(smoke: bool) -> dict:
     width = model.embed_dim
     # The official tables: pos_embed (1, 129, d), time_embed (1, 16, d).
     rows = (model.position_embedding.shape[1] - 129) + (model.temporal_embedding.shape[1] - 16)
-    return {"braindecode_labram": bd, "ours": ours, "official_base_classifier": None if smoke else official,
-            "head_outputs": 6, "braindecode_position_embedding": list(model.position_embedding.shape),
-            "braindecode_temporal_embedding": list(model.temporal_embedding.shape),
-            "braindecode_minus_embedding_row_difference": bd - rows * width,
-            "note": "official: pos_embed (1, 129, d), time_embed (1, 16, d); braindecode sizes its tables by "
-                    "its channel list and n_times / 200 + 1"}
+    return {
+        "braindecode_labram": bd,
+        "ours": ours,
+        "official_base_classifier": None if smoke else official,
+        "head_outputs": 6,
+        "braindecode_position_embedding": list(model.position_embedding.shape),
+        "braindecode_temporal_embedding": list(model.temporal_embedding.shape),
+        "braindecode_minus_embedding_row_difference": bd - rows * width,
+        "note": "official: pos_embed (1, 129, d), time_embed (1, 16, d); braindecode sizes its tables by "
+        "its channel list and n_times / 200 + 1",
+    }
 
 
 def run_one(name: str, args) -> dict:
@@ -327,18 +364,35 @@ def run_one(name: str, args) -> dict:
     ratios = [a / b for a, b in zip(times["ours"], times["theirs"])]
     ours_s, theirs_s = statistics.median(times["ours"]), statistics.median(times["theirs"])
     b = shape["batch"]
-    return {"config": name, **shape, "dtype": args.dtype, "torch_amp": args.amp, "rounds": args.rounds,
-            "block_steps": args.block, "torch_threads": threads, "torch_device": str(theirs.device),
-            "jax_device": ours.device.device_kind,
-            "ours_step_s": ours_s, "theirs_step_s": theirs_s, "ratio_ours_over_theirs": ours_s / theirs_s,
-            "ratio_median_of_rounds": statistics.median(ratios),
-            "ours_samples_per_s": b / ours_s, "theirs_samples_per_s": b / theirs_s,
-            "ours_block_s": times["ours"], "theirs_block_s": times["theirs"], "warmup_block_s": warm,
-            "ours_param_count": ours.param_count, "theirs_param_count": theirs.param_count,
-            "ours_compile_s": compile_info["compile_s"], "torch_version": torch.__version__,
-            "load_average_1_5_15": common.load_average(), "cpu_during_rounds": cpu.result,
-            "reference": "braindecode Labram" if name.startswith("finetune") else
-                         "cost-equivalent pre-training step from braindecode Labram pieces (not official code)"}
+    return {
+        "config": name,
+        **shape,
+        "dtype": args.dtype,
+        "torch_amp": args.amp,
+        "rounds": args.rounds,
+        "block_steps": args.block,
+        "torch_threads": threads,
+        "torch_device": str(theirs.device),
+        "jax_device": ours.device.device_kind,
+        "ours_step_s": ours_s,
+        "theirs_step_s": theirs_s,
+        "ratio_ours_over_theirs": ours_s / theirs_s,
+        "ratio_median_of_rounds": statistics.median(ratios),
+        "ours_samples_per_s": b / ours_s,
+        "theirs_samples_per_s": b / theirs_s,
+        "ours_block_s": times["ours"],
+        "theirs_block_s": times["theirs"],
+        "warmup_block_s": warm,
+        "ours_param_count": ours.param_count,
+        "theirs_param_count": theirs.param_count,
+        "ours_compile_s": compile_info["compile_s"],
+        "torch_version": torch.__version__,
+        "load_average_1_5_15": common.load_average(),
+        "cpu_during_rounds": cpu.result,
+        "reference": "braindecode Labram"
+        if name.startswith("finetune")
+        else "cost-equivalent pre-training step from braindecode Labram pieces (not official code)",
+    }
 
 
 def main(argv=None) -> None:
@@ -349,9 +403,13 @@ def main(argv=None) -> None:
     parser.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"), help="torch autocast (CUDA)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--inprocess", action="store_true", help="no subprocess per config (default under --smoke)")
-    parser.add_argument("--torch_threads", type=int, default=None,
-                        help="torch threads (default: the available cores; smoke: 1, as tiny ops on a shared "
-                             "2-core machine slow down many times with 2 threads when another job runs)")
+    parser.add_argument(
+        "--torch_threads",
+        type=int,
+        default=None,
+        help="torch threads (default: the available cores; smoke: 1, as tiny ops on a shared "
+        "2-core machine slow down many times with 2 threads when another job runs)",
+    )
     common.add_shape_args(parser)
     args = parser.parse_args(argv)
     args.inprocess = args.inprocess or args.smoke
@@ -360,8 +418,9 @@ def main(argv=None) -> None:
     args.block = args.block or (1 if args.smoke else 2)
     common.smoke_env(args)
     if not common.have("braindecode"):
-        common.emit({"benchmark": "torch_reference", "skipped": "braindecode is not installed "
-                     "(pip install -e '.[bench]')"})
+        common.emit(
+            {"benchmark": "torch_reference", "skipped": "braindecode is not installed (pip install -e '.[bench]')"}
+        )
         return
     if args.one:
         common.emit(run_one(args.one, args))
@@ -375,16 +434,34 @@ def main(argv=None) -> None:
     passthrough += ["--smoke"] if args.smoke else []
     results = {}
     for name in names:
-        results[name] = r = run_one(name, args) if args.inprocess else \
-            common.run_module("bench.torch_reference", ["--one", name, *passthrough])
+        results[name] = r = (
+            run_one(name, args)
+            if args.inprocess
+            else common.run_module("bench.torch_reference", ["--one", name, *passthrough])
+        )
         if "error" not in r:
-            common.log(f"{name}: ours {r['ours_step_s']:.3f} s/step, torch {r['theirs_step_s']:.3f} s/step, "
-                       f"ours/theirs {r['ratio_ours_over_theirs']:.2f}")
-    common.emit({"benchmark": "torch_reference", "machine": common.machine_info(),
-                 "settings": {"configs": names, "rounds": args.rounds, "block": args.block, "dtype": args.dtype,
-                              "amp": args.amp, "smoke": args.smoke, "isolated_processes": not args.inprocess,
-                              **common.shape_of(args)},
-                 "param_counts": param_counts(args.smoke), "results": results})
+            common.log(
+                f"{name}: ours {r['ours_step_s']:.3f} s/step, torch {r['theirs_step_s']:.3f} s/step, "
+                f"ours/theirs {r['ratio_ours_over_theirs']:.2f}"
+            )
+    common.emit(
+        {
+            "benchmark": "torch_reference",
+            "machine": common.machine_info(),
+            "settings": {
+                "configs": names,
+                "rounds": args.rounds,
+                "block": args.block,
+                "dtype": args.dtype,
+                "amp": args.amp,
+                "smoke": args.smoke,
+                "isolated_processes": not args.inprocess,
+                **common.shape_of(args),
+            },
+            "param_counts": param_counts(args.smoke),
+            "results": results,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -56,10 +56,17 @@ def run_one(name: str, args) -> dict:
     shape = common.shape_of(args)
     config = common.bench_config(name, dtype=args.dtype, smoke=args.smoke, **shape)
     bench = common.StepBench(config)
-    result = {"config": name, "stage": config.stage, "size": config.model.size, **shape,
-              "tokens_per_example": common.tokens_per_example(config), "dtype": args.dtype,
-              "param_count": bench.param_count, "device": bench.device.device_kind,
-              "platform": bench.device.platform}
+    result = {
+        "config": name,
+        "stage": config.stage,
+        "size": config.model.size,
+        **shape,
+        "tokens_per_example": common.tokens_per_example(config),
+        "dtype": args.dtype,
+        "param_count": bench.param_count,
+        "device": bench.device.device_kind,
+        "platform": bench.device.platform,
+    }
     result.update(common.measure(bench, steps=args.steps, warmup=args.warmup))
     result["flops_per_step_analytic"] = analytic_flops(config)
     flops, source = common.model_flops(result["flops_per_step"], result["flops_per_step_analytic"])
@@ -73,9 +80,12 @@ def run_one(name: str, args) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--configs", default=None,
-                        help="comma-separated <finetune|pretrain>_<base|large|huge> (default: finetune_base, "
-                             "finetune_large, pretrain_base; smoke: no finetune_large, the same tiny model)")
+    parser.add_argument(
+        "--configs",
+        default=None,
+        help="comma-separated <finetune|pretrain>_<base|large|huge> (default: finetune_base, "
+        "finetune_large, pretrain_base; smoke: no finetune_large, the same tiny model)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 5; smoke 1)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps before timing (the first included)")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -105,14 +115,27 @@ def main(argv=None) -> None:
             results[name] = common.run_module("bench.train_step", ["--one", name, *passthrough])
         r = results[name]
         if "error" not in r:
-            common.log(f"{name}: {r['step_s']:.3f} s/step, {r['samples_per_s']:.1f} samples/s, "
-                       f"utilization {r.get('utilization', float('nan')):.1%}, "
-                       f"peak memory {r['peak_memory_bytes'] / 2**30:.2f} GiB")
-    common.emit({"benchmark": "train_step", "machine": common.machine_info(),
-                 "settings": {"configs": names, "steps": args.steps, "warmup": args.warmup, "dtype": args.dtype,
-                              "smoke": args.smoke, "isolated_processes": not args.inprocess,
-                              **common.shape_of(args)},
-                 "results": results})
+            common.log(
+                f"{name}: {r['step_s']:.3f} s/step, {r['samples_per_s']:.1f} samples/s, "
+                f"utilization {r.get('utilization', float('nan')):.1%}, "
+                f"peak memory {r['peak_memory_bytes'] / 2**30:.2f} GiB"
+            )
+    common.emit(
+        {
+            "benchmark": "train_step",
+            "machine": common.machine_info(),
+            "settings": {
+                "configs": names,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "dtype": args.dtype,
+                "smoke": args.smoke,
+                "isolated_processes": not args.inprocess,
+                **common.shape_of(args),
+            },
+            "results": results,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -13,5 +13,6 @@ __all__ = ["load"]
 def __getattr__(name: str) -> Any:
     if name == "load":
         from labram_jax.api import load
+
         return load
     raise AttributeError(f"module 'labram_jax' has no attribute {name!r}")

@@ -57,9 +57,12 @@ class LoadedModel:
             config = checkpoints.model_config(meta)
             self._classifier = factory.classifier_model(config, 0)
             width = self._classifier.spec.width
-            self._classifier_vars = {"params": {
-                "backbone": checkpoints.backbone_params(variables["params"], kind),
-                "fc_norm": {"scale": jnp.ones((width,), jnp.float32), "bias": jnp.zeros((width,), jnp.float32)}}}
+            self._classifier_vars = {
+                "params": {
+                    "backbone": checkpoints.backbone_params(variables["params"], kind),
+                    "fc_norm": {"scale": jnp.ones((width,), jnp.float32), "bias": jnp.zeros((width,), jnp.float32)},
+                }
+            }
         elif kind == "finetune":
             self._classifier, self._classifier_vars = module, variables
         self._jitted: dict[str, Callable[..., dict[str, jax.Array]]] = {}
@@ -75,22 +78,27 @@ class LoadedModel:
     def _batch(self, eeg_uv: Any, channel_names: Sequence[str]) -> tuple[np.ndarray, ...]:
         eeg = np.asarray(eeg_uv, dtype=np.float32)
         if eeg.ndim != 3:
-            raise ValueError(f"eeg_uv must be (batch, channels, samples) in µV at 200 Hz, got shape {eeg.shape}"
-                             + ("; add a batch axis: eeg[None]" if eeg.ndim == 2 else ""))
+            raise ValueError(
+                f"eeg_uv must be (batch, channels, samples) in µV at 200 Hz, got shape {eeg.shape}"
+                + ("; add a batch axis: eeg[None]" if eeg.ndim == 2 else "")
+            )
         b, c, t = eeg.shape
         if isinstance(channel_names, str) or len(channel_names) != c:
-            raise ValueError(f"channel_names must name the {c} channels of eeg_uv in order, got "
-                             f"{channel_names if isinstance(channel_names, str) else len(channel_names)!r}")
+            raise ValueError(
+                f"channel_names must name the {c} channels of eeg_uv in order, got "
+                f"{channel_names if isinstance(channel_names, str) else len(channel_names)!r}"
+            )
         ids = channels.channel_ids(channel_names)
         if t == 0:
             raise ValueError("eeg_uv has no samples; pass at least one second (200 samples at 200 Hz)")
-        patches = layout.patchify(eeg)                                   # checks whole seconds
+        patches = layout.patchify(eeg)  # checks whole seconds
         a = patches.shape[2]
         if a > self.max_patches:
             raise ValueError(
                 f"{a} s of signal ({a} patches per channel) exceed this model's {self.max_patches} patches "
                 f"(model.max_patches, {self.max_patches} s): cut the recording into windows of at most "
-                f"{self.max_patches * layout.PATCH_SIZE} samples.")
+                f"{self.max_patches * layout.PATCH_SIZE} samples."
+            )
         channel_mask, patch_mask = layout.full_masks(b, c, a)
         return patches, np.tile(ids, (b, 1)), channel_mask, patch_mask
 
@@ -100,10 +108,13 @@ class LoadedModel:
             raise checkpoints.CheckpointError(
                 f"`{method}` needs a {' or '.join(_METHODS[method])} checkpoint, but this one is a {self.kind} "
                 f"checkpoint ({self.meta.get('source', {}).get('file', 'trained here')}); it offers "
-                f"{', '.join(usable)}.")
+                f"{', '.join(usable)}."
+            )
         if method == "logits" and not getattr(self.module, "num_outputs", 0):
-            raise checkpoints.CheckpointError("this fine-tuning checkpoint has no task head (num_outputs 0); use "
-                                              "`features`/`pooled`, or fine-tune it on a task first.")
+            raise checkpoints.CheckpointError(
+                "this fine-tuning checkpoint has no task head (num_outputs 0); use "
+                "`features`/`pooled`, or fine-tune it on a task first."
+            )
         return self.outputs(eeg_uv, channel_names, which=(method,))[method]
 
     @property
@@ -115,8 +126,9 @@ class LoadedModel:
             offered = tuple(m for m in offered if m != "logits")
         return offered
 
-    def outputs(self, eeg_uv: Any, channel_names: Sequence[str],
-                which: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    def outputs(
+        self, eeg_uv: Any, channel_names: Sequence[str], which: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """`{name: array}` for the outputs in `which` (default: `available_outputs`), from ONE forward.
 
         Same numbers as the single-output methods; for callers that want e.g. `pooled` and `features` of
@@ -127,7 +139,8 @@ class LoadedModel:
         if unknown or not which:
             raise checkpoints.CheckpointError(
                 f"outputs {unknown or list(which)} are not offered by this {self.kind} checkpoint; it offers "
-                f"{', '.join(self.available_outputs)}.")
+                f"{', '.join(self.available_outputs)}."
+            )
         args = self._batch(eeg_uv, channel_names)
         key = "outputs:" + ",".join(which)
         if key not in self._jitted:
@@ -144,6 +157,7 @@ class LoadedModel:
             # Unrequested outputs are dropped before jit returns, so XLA does not compute them.
             out = self._classifier.apply(v, *args, method=LaBraMClassifier.outputs)
             return {k: out[k] for k in which}
+
         return forward
 
     def logits(self, eeg_uv: Any, channel_names: Sequence[str]) -> np.ndarray:

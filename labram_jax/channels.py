@@ -17,27 +17,148 @@ Faithfulness rules kept here (labram_reference.md section 2):
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 # utils.standard_1020 of the official repository, in its order (pos_embed row = index + 1).
 STANDARD_1020: tuple[str, ...] = (
-    "FP1", "FPZ", "FP2",
-    "AF9", "AF7", "AF5", "AF3", "AF1", "AFZ", "AF2", "AF4", "AF6", "AF8", "AF10",
-    "F9", "F7", "F5", "F3", "F1", "FZ", "F2", "F4", "F6", "F8", "F10",
-    "FT9", "FT7", "FC5", "FC3", "FC1", "FCZ", "FC2", "FC4", "FC6", "FT8", "FT10",
-    "T9", "T7", "C5", "C3", "C1", "CZ", "C2", "C4", "C6", "T8", "T10",
-    "TP9", "TP7", "CP5", "CP3", "CP1", "CPZ", "CP2", "CP4", "CP6", "TP8", "TP10",
-    "P9", "P7", "P5", "P3", "P1", "PZ", "P2", "P4", "P6", "P8", "P10",
-    "PO9", "PO7", "PO5", "PO3", "PO1", "POZ", "PO2", "PO4", "PO6", "PO8", "PO10",
-    "O1", "OZ", "O2", "O9", "CB1", "CB2",
-    "IZ", "O10", "T3", "T5", "T4", "T6", "M1", "M2", "A1", "A2",
-    "CFC1", "CFC2", "CFC3", "CFC4", "CFC5", "CFC6", "CFC7", "CFC8",
-    "CCP1", "CCP2", "CCP3", "CCP4", "CCP5", "CCP6", "CCP7", "CCP8",
-    "T1", "T2", "FTT9h", "TTP7h", "TPP9h", "FTT10h", "TPP8h", "TPP10h",
-    "FP1-F7", "F7-T7", "T7-P7", "P7-O1", "FP2-F8", "F8-T8", "T8-P8", "P8-O2",
-    "FP1-F3", "F3-C3", "C3-P3", "P3-O1", "FP2-F4", "F4-C4", "C4-P4", "P4-O2",
+    "FP1",
+    "FPZ",
+    "FP2",
+    "AF9",
+    "AF7",
+    "AF5",
+    "AF3",
+    "AF1",
+    "AFZ",
+    "AF2",
+    "AF4",
+    "AF6",
+    "AF8",
+    "AF10",
+    "F9",
+    "F7",
+    "F5",
+    "F3",
+    "F1",
+    "FZ",
+    "F2",
+    "F4",
+    "F6",
+    "F8",
+    "F10",
+    "FT9",
+    "FT7",
+    "FC5",
+    "FC3",
+    "FC1",
+    "FCZ",
+    "FC2",
+    "FC4",
+    "FC6",
+    "FT8",
+    "FT10",
+    "T9",
+    "T7",
+    "C5",
+    "C3",
+    "C1",
+    "CZ",
+    "C2",
+    "C4",
+    "C6",
+    "T8",
+    "T10",
+    "TP9",
+    "TP7",
+    "CP5",
+    "CP3",
+    "CP1",
+    "CPZ",
+    "CP2",
+    "CP4",
+    "CP6",
+    "TP8",
+    "TP10",
+    "P9",
+    "P7",
+    "P5",
+    "P3",
+    "P1",
+    "PZ",
+    "P2",
+    "P4",
+    "P6",
+    "P8",
+    "P10",
+    "PO9",
+    "PO7",
+    "PO5",
+    "PO3",
+    "PO1",
+    "POZ",
+    "PO2",
+    "PO4",
+    "PO6",
+    "PO8",
+    "PO10",
+    "O1",
+    "OZ",
+    "O2",
+    "O9",
+    "CB1",
+    "CB2",
+    "IZ",
+    "O10",
+    "T3",
+    "T5",
+    "T4",
+    "T6",
+    "M1",
+    "M2",
+    "A1",
+    "A2",
+    "CFC1",
+    "CFC2",
+    "CFC3",
+    "CFC4",
+    "CFC5",
+    "CFC6",
+    "CFC7",
+    "CFC8",
+    "CCP1",
+    "CCP2",
+    "CCP3",
+    "CCP4",
+    "CCP5",
+    "CCP6",
+    "CCP7",
+    "CCP8",
+    "T1",
+    "T2",
+    "FTT9h",
+    "TTP7h",
+    "TPP9h",
+    "FTT10h",
+    "TPP8h",
+    "TPP10h",
+    "FP1-F7",
+    "F7-T7",
+    "T7-P7",
+    "P7-O1",
+    "FP2-F8",
+    "F8-T8",
+    "T8-P8",
+    "P8-O2",
+    "FP1-F3",
+    "F3-C3",
+    "C3-P3",
+    "P3-O1",
+    "FP2-F4",
+    "F4-C4",
+    "C4-P4",
+    "P4-O2",
 )
 
 NUM_USABLE: int = 128
@@ -54,8 +175,29 @@ PAD_CHANNEL_ID: int = 0
 """Channel id written for padded channel slots; they are masked out, so the row they point at never matters."""
 
 TUH_CHANNELS: tuple[str, ...] = (
-    "FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8",
-    "T3", "T4", "T5", "T6", "A1", "A2", "FZ", "CZ", "PZ", "T1", "T2",
+    "FP1",
+    "FP2",
+    "F3",
+    "F4",
+    "C3",
+    "C4",
+    "P3",
+    "P4",
+    "O1",
+    "O2",
+    "F7",
+    "F8",
+    "T3",
+    "T4",
+    "T5",
+    "T6",
+    "A1",
+    "A2",
+    "FZ",
+    "CZ",
+    "PZ",
+    "T1",
+    "T2",
 )
 """The 23 referential channels of TUAB/TUEV in the order of the official fine-tuning script."""
 
@@ -65,8 +207,7 @@ assert len(_BY_UPPER) == len(STANDARD_1020), "standard_1020 names must be unique
 # Prefixes and reference suffixes that recordings attach to electrode names. Suffixes are stripped only
 # when they name a reference, so genuine bipolar vocabulary names such as 'FP1-F7' survive.
 _PREFIX = re.compile(r"^(EEG|EEG:|EEG-)\s*", re.IGNORECASE)
-_REF_SUFFIX = re.compile(
-    r"[-_ ](REF|LE|AR|AVG|AV|CAR|RE|M1M2|A1A2|LINKED|CZ)$", re.IGNORECASE)
+_REF_SUFFIX = re.compile(r"[-_ ](REF|LE|AR|AVG|AV|CAR|RE|M1M2|A1A2|LINKED|CZ)$", re.IGNORECASE)
 
 
 class UnknownChannelError(ValueError):
@@ -108,13 +249,15 @@ def channel_id(name: str) -> int:
         raise UnknownChannelError(
             f"unknown EEG channel {name!r}: it matches none of the {NUM_USABLE} electrode names LaBraM can "
             "embed (labram_jax.channels.VOCABULARY; 10-20/10-10 names such as 'FP1', 'T3', 'FTT9h', with "
-            "decorations like 'EEG ', '-REF', '-LE' or trailing dots removed). Drop or rename this channel.")
+            "decorations like 'EEG ', '-REF', '-LE' or trailing dots removed). Drop or rename this channel."
+        )
     row = STANDARD_1020.index(canonical) + 1
     if row > NUM_USABLE:
         raise UnknownChannelError(
             f"channel {name!r} ({canonical}) is in the official standard_1020 list but beyond the "
             f"{NUM_USABLE} rows of pos_embed (it would be row {row}); the official weights cannot embed it. "
-            f"Only the first 8 bipolar derivations ({', '.join(VOCABULARY[-8:])}) are usable.")
+            f"Only the first 8 bipolar derivations ({', '.join(VOCABULARY[-8:])}) are usable."
+        )
     return row
 
 

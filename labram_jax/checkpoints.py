@@ -40,14 +40,16 @@ class CheckpointError(ValueError):
     """A path that is not a checkpoint, or a checkpoint of the wrong kind for the request."""
 
 
-def make_meta(kind: str, config: ml_collections.ConfigDict | Mapping[str, Any], step: int,
-              **extra: Any) -> dict[str, Any]:
+def make_meta(
+    kind: str, config: ml_collections.ConfigDict | Mapping[str, Any], step: int, **extra: Any
+) -> dict[str, Any]:
     """The `meta` item: what the checkpoint holds and the config that rebuilds its model."""
     if kind not in KINDS:
         raise ValueError(f"checkpoint kind {kind!r} is not one of {KINDS}")
     cfg = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
-    return json.loads(json.dumps({"format": FORMAT, "kind": kind, "config": cfg, "step": int(step), **extra},
-                                 default=json_default))
+    return json.loads(
+        json.dumps({"format": FORMAT, "kind": kind, "config": cfg, "step": int(step), **extra}, default=json_default)
+    )
 
 
 def json_default(x: Any) -> Any:
@@ -64,8 +66,11 @@ def json_default(x: Any) -> Any:
 def _steps(directory: str) -> list[int]:
     if not os.path.isdir(directory):
         return []
-    return sorted(int(name) for name in os.listdir(directory)
-                  if name.isdigit() and os.path.isdir(os.path.join(directory, name, META)))
+    return sorted(
+        int(name)
+        for name in os.listdir(directory)
+        if name.isdigit() and os.path.isdir(os.path.join(directory, name, META))
+    )
 
 
 def _read_json_item(step_dir: str) -> dict[str, Any]:
@@ -99,7 +104,8 @@ def resolve(path: str | os.PathLike[str]) -> tuple[str, int]:
             f"{path} holds no labram_jax checkpoint: expected a stage workdir (with `{BEST_DIR}/` or "
             f"`{LATEST_DIR}/`), an Orbax manager directory with numbered steps, or one step directory. "
             "Official PyTorch weights must be converted first: python -m labram_jax.convert --checkpoint "
-            "FILE.pth --out DIR")
+            "FILE.pth --out DIR"
+        )
     if os.path.basename(path) == BEST_DIR:
         return path, best_step(path)
     return path, steps[-1]
@@ -123,8 +129,9 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     directory, step = resolve(path)
     meta = _read_json_item(os.path.join(directory, str(step)))
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{directory}/{step}: unknown checkpoint format {meta.get('format')!r}; "
-                              f"this version reads {FORMAT!r}")
+        raise CheckpointError(
+            f"{directory}/{step}: unknown checkpoint format {meta.get('format')!r}; this version reads {FORMAT!r}"
+        )
     return meta
 
 
@@ -151,13 +158,15 @@ def _with_default_sharding(x: Any) -> Any:
     return x
 
 
-def write_model(directory: str | os.PathLike[str], variables: Any, meta: Mapping[str, Any],
-                step: int = 0) -> str:
+def write_model(directory: str | os.PathLike[str], variables: Any, meta: Mapping[str, Any], step: int = 0) -> str:
     """Writes a `model` + `meta` checkpoint (conversion, exports) and returns its step directory."""
     directory = os.path.abspath(os.path.expanduser(os.fspath(directory)))
     with ocp.CheckpointManager(directory) as manager:
-        manager.save(step, args=ocp.args.Composite(**{
-            MODEL: ocp.args.StandardSave(variables), META: ocp.args.JsonSave(dict(meta))}), force=True)
+        manager.save(
+            step,
+            args=ocp.args.Composite(**{MODEL: ocp.args.StandardSave(variables), META: ocp.args.JsonSave(dict(meta))}),
+            force=True,
+        )
         manager.wait_until_finished()
     return os.path.join(directory, str(step))
 
@@ -192,5 +201,7 @@ def backbone_params(params: Any, kind: str) -> Any:
 def require_kind(meta: Mapping[str, Any], path: Any, *kinds: str, purpose: str = "") -> None:
     """Raises a `CheckpointError` naming the path and the kinds accepted when `meta["kind"]` is not one."""
     if meta.get("kind") not in kinds:
-        raise CheckpointError(f"{path} is a {meta.get('kind')!r} checkpoint; {purpose or 'this'} needs "
-                              f"{' or '.join(repr(k) for k in kinds)}")
+        raise CheckpointError(
+            f"{path} is a {meta.get('kind')!r} checkpoint; {purpose or 'this'} needs "
+            f"{' or '.join(repr(k) for k in kinds)}"
+        )

@@ -41,44 +41,48 @@ def model_config(size: str = "base") -> ml_collections.ConfigDict:
     """`config.model`. `width` / `depth` / `num_heads` (0 = the size's) shrink a model for demos and tests."""
     if size not in SIZES:
         raise ValueError(f"unknown model size {size!r}; choose one of {sorted(SIZES)}")
-    return ml_collections.ConfigDict(dict(
-        size=size,
-        width=0,
-        depth=0,
-        num_heads=0,
-        layer_scale_init=SIZES[size]["layer_scale_init"],
-        drop_rate=0.0,
-        attn_drop_rate=0.0,
-        drop_path_rate=0.0,
-        max_patches=16,
-        head_init_scale=0.001,
-        dtype="float32",
-        remat=False,
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            size=size,
+            width=0,
+            depth=0,
+            num_heads=0,
+            layer_scale_init=SIZES[size]["layer_scale_init"],
+            drop_rate=0.0,
+            attn_drop_rate=0.0,
+            drop_path_rate=0.0,
+            max_patches=16,
+            head_init_scale=0.001,
+            dtype="float32",
+            remat=False,
+        )
+    )
 
 
 def tokenizer_model_config() -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        width=200,
-        num_heads=10,
-        encoder_depth=12,
-        decoder_depth=3,
-        num_codes=8192,
-        code_dim=64,
-        ema_decay=0.99,
-        beta=1.0,
-        kmeans_init=True,
-        # Codebook-collapse remedies (ours, docs/codebook.md), all off here: the reference quantiser.
-        restart_threshold=0.0,
-        restart_decay=0.99,
-        entropy_weight=0.0,
-        entropy_temperature=0.1,
-        continuous_steps=0,
-        max_patches=16,
-        dtype="float32",
-        remat=False,
-        checkpoint="",
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            width=200,
+            num_heads=10,
+            encoder_depth=12,
+            decoder_depth=3,
+            num_codes=8192,
+            code_dim=64,
+            ema_decay=0.99,
+            beta=1.0,
+            kmeans_init=True,
+            # Codebook-collapse remedies (ours, docs/codebook.md), all off here: the reference quantiser.
+            restart_threshold=0.0,
+            restart_decay=0.99,
+            entropy_weight=0.0,
+            entropy_temperature=0.1,
+            continuous_steps=0,
+            max_patches=16,
+            dtype="float32",
+            remat=False,
+            checkpoint="",
+        )
+    )
 
 
 def _runtime(config: ml_collections.ConfigDict) -> None:
@@ -91,12 +95,24 @@ def _runtime(config: ml_collections.ConfigDict) -> None:
     config.eval = ml_collections.ConfigDict(dict(every_epochs=1.0))
 
 
-def _data(train: str, validation: str = "", test: str = "", max_channels: int = 64, max_patches: int = 4,
-          **extra) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        data_dir="~/tensorflow_datasets", train=train, validation=validation, test=test, weights=(),
-        max_channels=max_channels, max_patches=max_patches, shuffle=True, num_workers=0, eval_batch_size=0,
-        **extra))
+def _data(
+    train: str, validation: str = "", test: str = "", max_channels: int = 64, max_patches: int = 4, **extra
+) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(
+        dict(
+            data_dir="~/tensorflow_datasets",
+            train=train,
+            validation=validation,
+            test=test,
+            weights=(),
+            max_channels=max_channels,
+            max_patches=max_patches,
+            shuffle=True,
+            num_workers=0,
+            eval_batch_size=0,
+            **extra,
+        )
+    )
 
 
 def pretrain_config(size: str = "base") -> ml_collections.ConfigDict:
@@ -106,9 +122,22 @@ def pretrain_config(size: str = "base") -> ml_collections.ConfigDict:
     _runtime(config)
     config.model = model_config(size)
     config.tokenizer = tokenizer_model_config()
-    config.optim = ml_collections.ConfigDict(dict(
-        batch_size=512, lr=5e-4, min_lr=1e-5, warmup_epochs=5, epochs=50, b1=0.9, b2=0.98, eps=1e-8,
-        weight_decay=0.05, clip_grad_norm=3.0, grad_accum_steps=1, warmup_steps=-1))
+    config.optim = ml_collections.ConfigDict(
+        dict(
+            batch_size=512,
+            lr=5e-4,
+            min_lr=1e-5,
+            warmup_epochs=5,
+            epochs=50,
+            b1=0.9,
+            b2=0.98,
+            eps=1e-8,
+            weight_decay=0.05,
+            clip_grad_norm=3.0,
+            grad_accum_steps=1,
+            warmup_steps=-1,
+        )
+    )
     # The paper caps sequences at 256 tokens (4 s x 64 channels); every example is padded to this budget.
     config.data = _data("eeg_corpus/w4", max_channels=64, max_patches=4, mask_ratio=0.5)
     return config
@@ -116,8 +145,9 @@ def pretrain_config(size: str = "base") -> ml_collections.ConfigDict:
 
 # Our remedies for codebook collapse (docs/codebook.md): a continuous warm-up over the optimiser's warm-up,
 # then dead-code restart and the entropy penalty. The reference quantiser has none (REFERENCE_QUANTIZER).
-QUANTIZER_REMEDIES = dict(continuous_steps=-1, restart_threshold=0.1, restart_decay=0.9, entropy_weight=0.1,
-                          entropy_temperature=0.1)
+QUANTIZER_REMEDIES = dict(
+    continuous_steps=-1, restart_threshold=0.1, restart_decay=0.9, entropy_weight=0.1, entropy_temperature=0.1
+)
 REFERENCE_QUANTIZER = dict(continuous_steps=0, restart_threshold=0.0, entropy_weight=0.0)
 
 
@@ -135,9 +165,23 @@ def tokenizer_config(quantizer: str = "remedies") -> ml_collections.ConfigDict:
     _runtime(config)
     config.tokenizer = tokenizer_model_config()
     config.tokenizer.update(QUANTIZER_REMEDIES if quantizer == "remedies" else REFERENCE_QUANTIZER)
-    config.optim = ml_collections.ConfigDict(dict(
-        batch_size=1024, lr=5e-5, lr_batch_rescale=True, min_lr=1e-5, warmup_epochs=10, epochs=100, b1=0.9,
-        b2=0.99, eps=1e-8, weight_decay=1e-4, clip_grad_norm=0.0, grad_accum_steps=1, warmup_steps=-1))
+    config.optim = ml_collections.ConfigDict(
+        dict(
+            batch_size=1024,
+            lr=5e-5,
+            lr_batch_rescale=True,
+            min_lr=1e-5,
+            warmup_epochs=10,
+            epochs=100,
+            b1=0.9,
+            b2=0.99,
+            eps=1e-8,
+            weight_decay=1e-4,
+            clip_grad_norm=0.0,
+            grad_accum_steps=1,
+            warmup_steps=-1,
+        )
+    )
     # The reference slides its 4-s tokenizer windows by 1 s (`eeg_corpus` config `w4s1`).
     config.data = _data("eeg_corpus/w4s1", max_channels=64, max_patches=4)
     return config
@@ -151,8 +195,16 @@ FINETUNE_RECIPES = {
 }
 
 
-def finetune_config(size: str = "base", *, dataset: str, kind: str, num_outputs: int, class_names=(),
-                    max_channels: int = 23, max_patches: int = 10) -> ml_collections.ConfigDict:
+def finetune_config(
+    size: str = "base",
+    *,
+    dataset: str,
+    kind: str,
+    num_outputs: int,
+    class_names=(),
+    max_channels: int = 23,
+    max_patches: int = 10,
+) -> ml_collections.ConfigDict:
     """Fine-tuning (ref. §6.5, §6.8): AdamW (0.9, 0.999), wd 0.05, lr 5e-4 -> 1e-6, batch 512, no clipping."""
     recipe = FINETUNE_RECIPES[size]
     config = ml_collections.ConfigDict()
@@ -161,15 +213,39 @@ def finetune_config(size: str = "base", *, dataset: str, kind: str, num_outputs:
     config.init_checkpoint = ""
     config.model = model_config(size)
     config.model.drop_path_rate = recipe["drop_path_rate"]
-    config.task = ml_collections.ConfigDict(dict(
-        kind=kind, num_outputs=num_outputs, label_smoothing=0.1 if kind == "multiclass" else 0.0, monitor="",
-        class_names=tuple(class_names)))
-    config.optim = ml_collections.ConfigDict(dict(
-        batch_size=512, lr=5e-4, min_lr=1e-6, warmup_epochs=recipe["warmup_epochs"], epochs=recipe["epochs"],
-        b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.05, layer_decay=recipe["layer_decay"], clip_grad_norm=0.0,
-        grad_accum_steps=1, warmup_steps=-1))
-    config.data = _data(f"{dataset}:train", f"{dataset}:validation", f"{dataset}:test", max_channels=max_channels,
-                        max_patches=max_patches)
+    config.task = ml_collections.ConfigDict(
+        dict(
+            kind=kind,
+            num_outputs=num_outputs,
+            label_smoothing=0.1 if kind == "multiclass" else 0.0,
+            monitor="",
+            class_names=tuple(class_names),
+        )
+    )
+    config.optim = ml_collections.ConfigDict(
+        dict(
+            batch_size=512,
+            lr=5e-4,
+            min_lr=1e-6,
+            warmup_epochs=recipe["warmup_epochs"],
+            epochs=recipe["epochs"],
+            b1=0.9,
+            b2=0.999,
+            eps=1e-8,
+            weight_decay=0.05,
+            layer_decay=recipe["layer_decay"],
+            clip_grad_norm=0.0,
+            grad_accum_steps=1,
+            warmup_steps=-1,
+        )
+    )
+    config.data = _data(
+        f"{dataset}:train",
+        f"{dataset}:validation",
+        f"{dataset}:test",
+        max_channels=max_channels,
+        max_patches=max_patches,
+    )
     # -1: fine-tune everything; 0: linear probe (fc_norm + head); k: the last k blocks too (ref. §8.4).
     config.trainable_blocks = -1
     # "0,1,2,3,4": one run per seed in <workdir>/seed_<s>, then mean ± std of the test metrics (ref. §6.8).
@@ -179,16 +255,24 @@ def finetune_config(size: str = "base", *, dataset: str, kind: str, num_outputs:
 
 def finetune_tuab_config(size: str = "base") -> ml_collections.ConfigDict:
     """TUAB abnormal detection: binary (BCE on one logit), 23 channels x 10 s (ref. §6.3, §7.4)."""
-    return finetune_config(size, dataset="tuab/default", kind="binary", num_outputs=1,
-                           class_names=("normal", "abnormal"), max_channels=23, max_patches=10)
+    return finetune_config(
+        size,
+        dataset="tuab/default",
+        kind="binary",
+        num_outputs=1,
+        class_names=("normal", "abnormal"),
+        max_channels=23,
+        max_patches=10,
+    )
 
 
 PARTIAL_MODES = {"full": -1, "linear_probe": 0}
 """`configs/finetune_custom.py:<size>,<mode>` modes besides `last<k>` (the last k blocks and the head)."""
 
 
-def finetune_custom_config(size: str = "base", mode: str = "full",
-                           dataset: str = "eeg_labelled/events") -> ml_collections.ConfigDict:
+def finetune_custom_config(
+    size: str = "base", mode: str = "full", dataset: str = "eeg_labelled/events"
+) -> ml_collections.ConfigDict:
     """Fine-tuning on a user's `eeg_labelled` dataset: task kind, classes, channel and length budgets are
     read from the dataset's metadata at run time (`labram_jax.train.task_from_data`).
 
@@ -217,8 +301,15 @@ TUEV_CLASSES = ("spsw", "gped", "pled", "eyem", "artf", "bckg")
 
 def finetune_tuev_config(size: str = "base") -> ml_collections.ConfigDict:
     """TUEV event classification: 6 classes, label smoothing 0.1, 23 channels x 5 s (ref. §6.3, §7.5)."""
-    return finetune_config(size, dataset="tuev/default", kind="multiclass", num_outputs=6,
-                           class_names=TUEV_CLASSES, max_channels=23, max_patches=5)
+    return finetune_config(
+        size,
+        dataset="tuev/default",
+        kind="multiclass",
+        num_outputs=6,
+        class_names=TUEV_CLASSES,
+        max_channels=23,
+        max_patches=5,
+    )
 
 
 # -- the demo: every stage on the synthetic `demo` datasets, small enough for 2 CPU cores ------------------
@@ -244,8 +335,9 @@ def demo_config(stage: str, quantizer: str = "remedies") -> ml_collections.Confi
     """A small model and schedule per stage on the demo datasets (see `configs/demo.py`)."""
     if stage == "tokenizer":
         config = tokenizer_config(quantizer)
-        config.tokenizer.update(dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256,
-                                     code_dim=32))
+        config.tokenizer.update(
+            dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256, code_dim=32)
+        )
         config.data.train = DEMO_CORPUS
         config.data.validation = DEMO_CORPUS_VALIDATION
         config.optim.lr_batch_rescale = False
@@ -256,8 +348,9 @@ def demo_config(stage: str, quantizer: str = "remedies") -> ml_collections.Confi
     if stage == "pretrain":
         config = pretrain_config("base")
         config.model.update(DEMO_BACKBONE)
-        config.tokenizer.update(dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256,
-                                     code_dim=32))
+        config.tokenizer.update(
+            dict(width=100, num_heads=4, encoder_depth=2, decoder_depth=1, num_codes=256, code_dim=32)
+        )
         config.data.train = DEMO_CORPUS
         config.data.validation = DEMO_CORPUS_VALIDATION
         # Masked-token accuracy climbs slowly at this scale (docs/codebook.md): 12 epochs = 240 steps.

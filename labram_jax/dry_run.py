@@ -23,12 +23,21 @@ def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, 
     size = config.model.size
     if stage == "pretrain":
         return [
-            ("masked EEG model (student + lm_head)", f"labram_{size}_patch200_1600_8k_vocab",
-             factory.pretrain_model(config)),
-            ("VQ-NSP tokenizer (frozen targets)", "vqnsp_encoder_base_decoder_3x200x12",
-             factory.tokenizer_model(config)),
-            (f"fine-tuning model, {FINETUNE_SUMMARY_CLASSES}-class head", f"labram_{size}_patch200_200",
-             factory.classifier_model(config, FINETUNE_SUMMARY_CLASSES)),
+            (
+                "masked EEG model (student + lm_head)",
+                f"labram_{size}_patch200_1600_8k_vocab",
+                factory.pretrain_model(config),
+            ),
+            (
+                "VQ-NSP tokenizer (frozen targets)",
+                "vqnsp_encoder_base_decoder_3x200x12",
+                factory.tokenizer_model(config),
+            ),
+            (
+                f"fine-tuning model, {FINETUNE_SUMMARY_CLASSES}-class head",
+                f"labram_{size}_patch200_200",
+                factory.classifier_model(config, FINETUNE_SUMMARY_CLASSES),
+            ),
         ]
     if stage in ("finetune", "evaluate"):
         outputs = config.task.num_outputs
@@ -36,8 +45,13 @@ def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, 
             try:  # the head size is the dataset's; without the dataset, count a one-output head
                 outputs = task_from_data.resolve(config).task.num_outputs
             except ConfigError:
-                return [("fine-tuning model, head sized by the dataset (1 shown)", None,
-                         factory.classifier_model(config, 1))]
+                return [
+                    (
+                        "fine-tuning model, head sized by the dataset (1 shown)",
+                        None,
+                        factory.classifier_model(config, 1),
+                    )
+                ]
         official = f"labram_{size}_patch200_200" if outputs == FINETUNE_SUMMARY_CLASSES else None
         return [(f"fine-tuning model, {outputs}-output head", official, factory.classifier_model(config, outputs))]
     raise ValueError(f"config field stage={stage!r} is not one of tokenizer | pretrain | finetune | evaluate")
@@ -48,8 +62,10 @@ def _resized(config: ml_collections.ConfigDict) -> bool:
     model = config.get("model", {})
     tok = config.get("tokenizer", {})
     defaults = config_defaults.tokenizer_model_config()
-    changed_tok = any(tok.get(k, defaults[k]) != defaults[k]
-                      for k in ("width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim"))
+    changed_tok = any(
+        tok.get(k, defaults[k]) != defaults[k]
+        for k in ("width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim")
+    )
     return any(model.get(k, 0) for k in ("width", "depth", "num_heads")) or changed_tok
 
 

@@ -72,19 +72,25 @@ class EmbedError(ValueError):
 def _window_samples(window_seconds: float, max_patches: int | None = None) -> int:
     """`--window` in samples; refuses fractional seconds and windows longer than the model's limit."""
     if not float(window_seconds).is_integer() or window_seconds <= 0:
-        raise EmbedError(f"--window must be a positive whole number of seconds (the model reads one "
-                         f"{layout.PATCH_SIZE}-sample patch per second), got {window_seconds:g}")
+        raise EmbedError(
+            f"--window must be a positive whole number of seconds (the model reads one "
+            f"{layout.PATCH_SIZE}-sample patch per second), got {window_seconds:g}"
+        )
     if max_patches is not None and window_seconds > max_patches:
-        raise EmbedError(f"--window {window_seconds:g} s is longer than this model's limit of {max_patches} s "
-                         f"(max_patches = {max_patches} one-second patches); use --window {max_patches} or less")
+        raise EmbedError(
+            f"--window {window_seconds:g} s is longer than this model's limit of {max_patches} s "
+            f"(max_patches = {max_patches} one-second patches); use --window {max_patches} or less"
+        )
     return int(window_seconds) * layout.PATCH_SIZE
 
 
 def _stride_samples(stride_seconds: float) -> int:
     samples = stride_seconds * layout.PATCH_SIZE
     if stride_seconds <= 0 or abs(samples - round(samples)) > 1e-6:
-        raise EmbedError(f"--stride must be a positive number of seconds in steps of one 200 Hz sample "
-                         f"(0.005 s), got {stride_seconds:g}")
+        raise EmbedError(
+            f"--stride must be a positive number of seconds in steps of one 200 Hz sample "
+            f"(0.005 s), got {stride_seconds:g}"
+        )
     return round(samples)
 
 
@@ -101,13 +107,16 @@ def _recordings(input_path: str | os.PathLike[str]) -> tuple[Path, list[Path]]:
         raise EmbedError(f"--input {path} does not exist")
     if path.is_file():
         if not is_recording(path):
-            raise EmbedError(f"--input {path} is not a recording this tool reads (file endings: "
-                             f"{', '.join(RECORDING_SUFFIXES)})")
+            raise EmbedError(
+                f"--input {path} is not a recording this tool reads (file endings: {', '.join(RECORDING_SUFFIXES)})"
+            )
         return path.parent, [path]
     found = find_recordings(path)
     if not found:
-        raise EmbedError(f"--input {path} holds no recording (searched recursively for files ending in "
-                         f"{', '.join(RECORDING_SUFFIXES)})")
+        raise EmbedError(
+            f"--input {path} holds no recording (searched recursively for files ending in "
+            f"{', '.join(RECORDING_SUFFIXES)})"
+        )
     return path, found
 
 
@@ -151,8 +160,15 @@ def _wanted_outputs(model: Any, patch_features: bool) -> tuple[str, ...]:
     return tuple(which)
 
 
-def _embed_recording(model: Any, signal: np.ndarray, channel_names: Sequence[str], starts: np.ndarray,
-                     window: int, batch_size: int, which: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _embed_recording(
+    model: Any,
+    signal: np.ndarray,
+    channel_names: Sequence[str],
+    starts: np.ndarray,
+    window: int,
+    batch_size: int,
+    which: tuple[str, ...],
+) -> dict[str, np.ndarray]:
     """Runs `len(starts)` windows of `signal` through `model` `batch_size` at a time.
 
     Only one batch of windows is materialised at a time. The last batch is padded with copies of its last
@@ -161,25 +177,32 @@ def _embed_recording(model: Any, signal: np.ndarray, channel_names: Sequence[str
     c, a = signal.shape[0], window // layout.PATCH_SIZE
     parts: dict[str, list[np.ndarray]] = {k: [] for k in which}
     for lo in range(0, len(starts), batch_size):
-        chunk = starts[lo:lo + batch_size]
-        batch = np.stack([signal[:, s:s + window] for s in chunk])
+        chunk = starts[lo : lo + batch_size]
+        batch = np.stack([signal[:, s : s + window] for s in chunk])
         n = len(chunk)
         if n < batch_size:
             batch = np.concatenate([batch, np.repeat(batch[-1:], batch_size - n, axis=0)])
         for key, value in model.outputs(batch, channel_names, which).items():
             parts[key].append(value[:n])
     out = {k: np.concatenate(v) for k, v in parts.items()}
-    if "features" in out:   # channel-major tokens c * A + a -> (W, C, A, d)
+    if "features" in out:  # channel-major tokens c * A + a -> (W, C, A, d)
         out["patch_features"] = out.pop("features").reshape(len(starts), c, a, -1)
     if "codes" in out:
         out["codes"] = out["codes"].reshape(len(starts), c, a)
     return out
 
 
-def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str], out: str | os.PathLike[str],
-          window_seconds: float = DEFAULT_WINDOW_SECONDS, stride_seconds: float | None = None,
-          batch_size: int = DEFAULT_BATCH_SIZE, notch_hz: float | None = 50.0, patch_features: bool = True,
-          progress: bool = True) -> dict[str, Any]:
+def embed(
+    checkpoint: str | os.PathLike[str],
+    input_path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    window_seconds: float = DEFAULT_WINDOW_SECONDS,
+    stride_seconds: float | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    notch_hz: float | None = 50.0,
+    patch_features: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Embeds every recording of `input_path` into the `.npz` file `out` (layout: module docstring).
 
     Returns the `meta` dict written to the file. Raises `EmbedError` for flag values and paths a user must
@@ -208,21 +231,28 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
     except CheckpointError as err:
         raise EmbedError(f"--checkpoint {checkpoint_path}: {err}") from None
     except Exception as err:  # noqa: BLE001 - e.g. Orbax failing on a damaged checkpoint
-        raise EmbedError(f"--checkpoint {checkpoint_path} could not be restored ({type(err).__name__}: {err})"
-                         ) from None
+        raise EmbedError(
+            f"--checkpoint {checkpoint_path} could not be restored ({type(err).__name__}: {err})"
+        ) from None
     _window_samples(window_seconds, model.max_patches)
     which = _wanted_outputs(model, patch_features)
     preprocess = PreprocessConfig(notch_hz=notch_hz)
 
     meta: dict[str, Any] = {
-        "format": FORMAT, "checkpoint": str(checkpoint_path), "checkpoint_kind": model.kind,
-        "checkpoint_step": model.meta.get("step"), "max_patches": model.max_patches,
-        "input": str(Path(input_path).expanduser().absolute()), "window_seconds": float(window_seconds),
-        "stride_seconds": stride_samples / layout.PATCH_SIZE, "batch_size": batch_size,
+        "format": FORMAT,
+        "checkpoint": str(checkpoint_path),
+        "checkpoint_kind": model.kind,
+        "checkpoint_step": model.meta.get("step"),
+        "max_patches": model.max_patches,
+        "input": str(Path(input_path).expanduser().absolute()),
+        "window_seconds": float(window_seconds),
+        "stride_seconds": stride_samples / layout.PATCH_SIZE,
+        "batch_size": batch_size,
         "preprocess": preprocess.as_dict(),
-        "outputs": ["start_seconds", "channels", "issue"]
-                   + [{"features": "patch_features"}.get(k, k) for k in which],
-        "recordings": [], "skipped": [], "channels_dropped": {},
+        "outputs": ["start_seconds", "channels", "issue"] + [{"features": "patch_features"}.get(k, k) for k in which],
+        "recordings": [],
+        "skipped": [],
+        "channels_dropped": {},
     }
     files: list[str] = []
     try:
@@ -234,8 +264,14 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
         total_windows = 0
         for path in bar:
             rel = path.relative_to(root).as_posix()
-            task = FileTask(path=str(path), display_path=rel, recording_id=rel, preprocess=preprocess,
-                            window_seconds=float(window_seconds), stride_seconds=stride_seconds)
+            task = FileTask(
+                path=str(path),
+                display_path=rel,
+                recording_id=rel,
+                preprocess=preprocess,
+                window_seconds=float(window_seconds),
+                stride_seconds=stride_seconds,
+            )
             report = FileReport(path=rel)
             try:
                 # The builders' own per-file step: read, map channels, filter, resample; `min_samples`
@@ -247,17 +283,27 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
             if report.channels_dropped:
                 meta["channels_dropped"][rel] = dict(report.channels_dropped)
             if rec is None:
-                meta["skipped"].append({"file": rel, "reason": report.reason, "detail": report.detail,
-                                        "channels_dropped": dict(report.channels_dropped)})
+                meta["skipped"].append(
+                    {
+                        "file": rel,
+                        "reason": report.reason,
+                        "detail": report.detail,
+                        "channels_dropped": dict(report.channels_dropped),
+                    }
+                )
                 continue
             n = rec.signal.shape[1]
             starts = window_starts(n, window_samples, stride_samples)
-            issues = [check_window(rec.signal[:, s:s + window_samples],
-                                   None if rec.bad is None else rec.bad[s:s + window_samples],
-                                   None if rec.flat is None else rec.flat[s:s + window_samples]) or ""
-                      for s in starts]
-            arrays = _embed_recording(model, rec.signal, rec.channel_names, starts, window_samples, batch_size,
-                                      which)
+            issues = [
+                check_window(
+                    rec.signal[:, s : s + window_samples],
+                    None if rec.bad is None else rec.bad[s : s + window_samples],
+                    None if rec.flat is None else rec.flat[s : s + window_samples],
+                )
+                or ""
+                for s in starts
+            ]
+            arrays = _embed_recording(model, rec.signal, rec.channel_names, starts, window_samples, batch_size, which)
             i = len(files)
             writer.add(f"{i}/start_seconds", starts / layout.PATCH_SIZE)
             writer.add(f"{i}/channels", np.asarray(rec.channel_names, dtype=str))
@@ -271,12 +317,18 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
                     flagged[reason] = flagged.get(reason, 0) + 1
             files.append(rel)
             total_windows += len(starts)
-            meta["recordings"].append({
-                "file": rel, "seconds": n / layout.PATCH_SIZE, "native_sfreq": report.sfreq,
-                "windows": len(starts),
-                "tail_seconds": (n - int(starts[-1]) - window_samples) / layout.PATCH_SIZE,
-                "channels_mapped": dict(report.channels_mapped),
-                "channels_dropped": dict(report.channels_dropped), "windows_flagged": flagged})
+            meta["recordings"].append(
+                {
+                    "file": rel,
+                    "seconds": n / layout.PATCH_SIZE,
+                    "native_sfreq": report.sfreq,
+                    "windows": len(starts),
+                    "tail_seconds": (n - int(starts[-1]) - window_samples) / layout.PATCH_SIZE,
+                    "channels_mapped": dict(report.channels_mapped),
+                    "channels_dropped": dict(report.channels_dropped),
+                    "windows_flagged": flagged,
+                }
+            )
             bar.set_postfix(windows=total_windows)
         bar.close()
         writer.add("files", np.asarray(files, dtype=str))
@@ -290,6 +342,7 @@ def embed(checkpoint: str | os.PathLike[str], input_path: str | os.PathLike[str]
 
 def _json_default(x: Any) -> Any:
     from labram_jax.checkpoints import json_default
+
     return json_default(x)
 
 
@@ -298,9 +351,11 @@ def format_summary(meta: dict[str, Any], out: str | os.PathLike[str] = "") -> st
     recs, skipped = meta["recordings"], meta["skipped"]
     windows = sum(r["windows"] for r in recs)
     found = len(recs) + len(skipped)
-    lines = [f"embedded {len(recs)} of {found} recording(s): {windows} window(s) of {meta['window_seconds']:g} s "
-             f"every {meta['stride_seconds']:g} s with a {meta['checkpoint_kind']} checkpoint"
-             + (f" -> {out}" if out else "")]
+    lines = [
+        f"embedded {len(recs)} of {found} recording(s): {windows} window(s) of {meta['window_seconds']:g} s "
+        f"every {meta['stride_seconds']:g} s with a {meta['checkpoint_kind']} checkpoint"
+        + (f" -> {out}" if out else "")
+    ]
     if skipped:
         lines.append(f"skipped {len(skipped)} recording(s):")
         lines += [f"  {s['file']}: {s['reason']}: {s['detail']}" for s in skipped]
@@ -309,8 +364,10 @@ def format_summary(meta: dict[str, Any], out: str | os.PathLike[str] = "") -> st
         for reason, count in r["windows_flagged"].items():
             flagged[reason] = flagged.get(reason, 0) + count
     if flagged:
-        lines.append("windows kept but flagged in <i>/issue (the dataset builders drop them): "
-                     + ", ".join(f"{k}={v}" for k, v in sorted(flagged.items())))
+        lines.append(
+            "windows kept but flagged in <i>/issue (the dataset builders drop them): "
+            + ", ".join(f"{k}={v}" for k, v in sorted(flagged.items()))
+        )
     grouped: dict[tuple[str, str], list[str]] = {}
     for file, dropped in meta["channels_dropped"].items():
         for name, reason in dropped.items():
@@ -358,28 +415,60 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m labram_jax.embed",
         description="Embed EEG recordings with a LaBraM checkpoint into one .npz file (per-window pooled "
-                    "features, per-patch features, logits, or tokenizer codes). Recordings are preprocessed "
-                    "as the dataset builders do: electrode channels only, 0.1-75 Hz band-pass, notch, "
-                    "200 Hz, microvolts.",
+        "features, per-patch features, logits, or tokenizer codes). Recordings are preprocessed "
+        "as the dataset builders do: electrode channels only, 0.1-75 Hz band-pass, notch, "
+        "200 Hz, microvolts.",
         epilog="Windows start at 0, S, 2S, ... while start + W <= length: floor((T - W) / S) + 1 per recording; "
-               "a recording shorter than one window is skipped. Output layout: pydoc labram_jax.embed. Read it "
-               "with labram_jax.embed.read_embeddings(OUT.npz).")
-    p.add_argument("--checkpoint", required=True, metavar="DIR",
-                   help="checkpoint directory: converted official weights or a pretrain/finetune/tokenizer "
-                        "workdir, manager or step directory")
-    p.add_argument("--input", required=True, metavar="FILE_OR_DIR",
-                   help="a recording (EDF, BDF, BrainVision, EEGLAB, FIF, ...) or a folder searched recursively")
+        "a recording shorter than one window is skipped. Output layout: pydoc labram_jax.embed. Read it "
+        "with labram_jax.embed.read_embeddings(OUT.npz).",
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="DIR",
+        help="checkpoint directory: converted official weights or a pretrain/finetune/tokenizer "
+        "workdir, manager or step directory",
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        metavar="FILE_OR_DIR",
+        help="a recording (EDF, BDF, BrainVision, EEGLAB, FIF, ...) or a folder searched recursively",
+    )
     p.add_argument("--out", required=True, metavar="OUT.npz", help="the .npz file to write")
-    p.add_argument("--window", type=float, default=DEFAULT_WINDOW_SECONDS, metavar="S",
-                   help="window length in whole seconds, at most the model's max_patches (default: %(default)g)")
-    p.add_argument("--stride", type=float, default=None, metavar="S",
-                   help="seconds between window starts (default: the window, no overlap)")
-    p.add_argument("--batch_size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                   help="windows per forward pass (default: %(default)s)")
-    p.add_argument("--notch", type=_notch, default=50.0, metavar="50|60|none",
-                   help="mains notch in Hz, as the dataset builders (default: 50)")
-    p.add_argument("--no_patch_features", action="store_true",
-                   help="do not store the (W, C, A, d) per-patch features (they are d times larger than the EEG)")
+    p.add_argument(
+        "--window",
+        type=float,
+        default=DEFAULT_WINDOW_SECONDS,
+        metavar="S",
+        help="window length in whole seconds, at most the model's max_patches (default: %(default)g)",
+    )
+    p.add_argument(
+        "--stride",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds between window starts (default: the window, no overlap)",
+    )
+    p.add_argument(
+        "--batch_size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="windows per forward pass (default: %(default)s)",
+    )
+    p.add_argument(
+        "--notch",
+        type=_notch,
+        default=50.0,
+        metavar="50|60|none",
+        help="mains notch in Hz, as the dataset builders (default: 50)",
+    )
+    p.add_argument(
+        "--no_patch_features",
+        action="store_true",
+        help="do not store the (W, C, A, d) per-patch features (they are d times larger than the EEG)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -388,9 +477,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0 when at least one recording was embedded)."""
     args = _parser().parse_args(argv)
     try:
-        meta = embed(args.checkpoint, args.input, args.out, window_seconds=args.window, stride_seconds=args.stride,
-                     batch_size=args.batch_size, notch_hz=args.notch, patch_features=not args.no_patch_features,
-                     progress=not args.quiet)
+        meta = embed(
+            args.checkpoint,
+            args.input,
+            args.out,
+            window_seconds=args.window,
+            stride_seconds=args.stride,
+            batch_size=args.batch_size,
+            notch_hz=args.notch,
+            patch_features=not args.no_patch_features,
+            progress=not args.quiet,
+        )
     except EmbedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -403,5 +500,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     from labram_jax import host_memory  # keeps XLA's temporaries in the process (see there)
+
     host_memory.configure()
     sys.exit(main())

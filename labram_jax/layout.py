@@ -53,5 +53,6 @@ def patchify(signal: np.ndarray, patch_size: int = PATCH_SIZE) -> np.ndarray:
     if length % patch_size:
         raise ValueError(
             f"signal length {length} samples is not a multiple of the {patch_size}-sample patch "
-            f"({length / patch_size:.2f} s at 200 Hz); crop or pad it to whole seconds.")
+            f"({length / patch_size:.2f} s at 200 Hz); crop or pad it to whole seconds."
+        )
     return signal.reshape(*signal.shape[:-1], length // patch_size, patch_size)

@@ -10,6 +10,7 @@ import sys
 
 if __name__ == "__main__":  # before JAX allocates anything; may re-execute this command once
     from labram_jax import host_memory
+
     host_memory.configure()
 
 from absl import app, flags, logging  # noqa: E402
@@ -19,17 +20,26 @@ from labram_jax import dry_run  # noqa: E402
 from labram_jax.checkpoints import CheckpointError  # noqa: E402
 from labram_jax.config_errors import ConfigError  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
-                                          lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, plots and results.")
-_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Build every model of the config abstractly, print its "
-                             "parameter counts and exit without allocating or training.")
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "Multi-process runs: HOST:PORT of process 0 "
-                                   "(omit on TPU pods and SLURM, where JAX finds it).")
+_DRY_RUN = flags.DEFINE_bool(
+    "dry_run",
+    False,
+    "Build every model of the config abstractly, print its parameter counts and exit without allocating or training.",
+)
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address",
+    None,
+    "Multi-process runs: HOST:PORT of process 0 (omit on TPU pods and SLURM, where JAX finds it).",
+)
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process runs: number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process runs: this process's index.")
-_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() with the values JAX "
-                                 "detects from the cluster (TPU pod, SLURM) or the three flags above.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Call jax.distributed.initialize() with the values JAX "
+    "detects from the cluster (TPU pod, SLURM) or the three flags above.",
+)
 
 STAGES = ("tokenizer", "pretrain", "finetune", "evaluate", "pipeline")
 
@@ -39,8 +49,13 @@ def _initialize_distributed() -> None:
         return
     import jax
 
-    kwargs = {k: v for k, v in dict(coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
-                                    process_id=_PROCESS_ID.value).items() if v is not None}
+    kwargs = {
+        k: v
+        for k, v in dict(
+            coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value
+        ).items()
+        if v is not None
+    }
     jax.distributed.initialize(**kwargs)
 
 
@@ -90,14 +105,19 @@ def _parse_flags(argv: list[str]) -> list[str]:
             text = text.replace("\\n", "\n").replace("\\'", "'")
         suggestion = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
         key = suggestion.group(2) if suggestion else re.sub(r"[\"']", "", text.splitlines()[0]).split()[-1]
-        flag = next((a.split("=")[0] for a in argv[1:] if a.startswith("--config.")
-                     and key in a.split("=")[0].split(".")), "a --config.<field> override")
+        flag = next(
+            (a.split("=")[0] for a in argv[1:] if a.startswith("--config.") and key in a.split("=")[0].split(".")),
+            "a --config.<field> override",
+        )
         hint = f' Did you mean "{suggestion.group(1)}"?' if suggestion else ""
         elsewhere = [f"--config.{p}" for p in _fields_named(argv, key) if f"--config.{p}" != flag]
         if elsewhere:
             hint += f" The config has it as {' and '.join(elsewhere)}."
-        print(f"error: {flag}: the config has no field {key!r} there.{hint} The fields are those of the config "
-              "file and labram_jax/config_defaults.py.", file=sys.stderr)
+        print(
+            f"error: {flag}: the config has no field {key!r} there.{hint} The fields are those of the config "
+            "file and labram_jax/config_defaults.py.",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 

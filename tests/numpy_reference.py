@@ -37,7 +37,7 @@ def conv_rows(img, weight, bias, stride, pad):
     wout = (w + 2 * pad - kw) // stride + 1
     out = np.zeros((b, cout, h, wout))
     for t in range(wout):
-        window = padded[:, :, :, t * stride:t * stride + kw]           # (B, Cin, H, kw)
+        window = padded[:, :, :, t * stride : t * stride + kw]  # (B, Cin, H, kw)
         out[:, :, :, t] = np.einsum("bchk,ock->boh", window, weight[:, :, 0, :])
     return out + bias[None, :, None, None]
 
@@ -72,12 +72,12 @@ def attention(x, sd, prefix, num_heads, qkv_bias, qk_norm):
     qkv = x @ sd[prefix + "qkv.weight"].T
     if bias is not None:
         qkv = qkv + bias
-    qkv = qkv.reshape(b, n, 3, num_heads, hd).transpose(2, 0, 3, 1, 4)   # (3, B, H, N, hd)
+    qkv = qkv.reshape(b, n, 3, num_heads, hd).transpose(2, 0, 3, 1, 4)  # (3, B, H, N, hd)
     q, k, v = qkv
     if qk_norm:
         q = layer_norm(q, sd[prefix + "q_norm.weight"], sd[prefix + "q_norm.bias"])
         k = layer_norm(k, sd[prefix + "k_norm.weight"], sd[prefix + "k_norm.bias"])
-    logits = (q * hd ** -0.5) @ k.transpose(0, 1, 3, 2)
+    logits = (q * hd**-0.5) @ k.transpose(0, 1, 3, 2)
     logits = logits - logits.max(-1, keepdims=True)
     probs = np.exp(logits)
     probs /= probs.sum(-1, keepdims=True)
@@ -86,8 +86,14 @@ def attention(x, sd, prefix, num_heads, qkv_bias, qk_norm):
 
 
 def block(x, sd, prefix, num_heads, qkv_bias, qk_norm, layer_scale):
-    y = attention(layer_norm(x, sd[prefix + "norm1.weight"], sd[prefix + "norm1.bias"]), sd,
-                  prefix + "attn.", num_heads, qkv_bias, qk_norm)
+    y = attention(
+        layer_norm(x, sd[prefix + "norm1.weight"], sd[prefix + "norm1.bias"]),
+        sd,
+        prefix + "attn.",
+        num_heads,
+        qkv_bias,
+        qk_norm,
+    )
     if layer_scale:
         y = y * sd[prefix + "gamma_1"]
     x = x + y
@@ -98,8 +104,20 @@ def block(x, sd, prefix, num_heads, qkv_bias, qk_norm, layer_scale):
     return x + z
 
 
-def forward_features(x, input_chans, sd, depth, num_heads, qkv_bias, qk_norm, layer_scale, prefix="",
-                     mask=None, cls_from_first_channel=False, patch_embed="temporal"):
+def forward_features(
+    x,
+    input_chans,
+    sd,
+    depth,
+    num_heads,
+    qkv_bias,
+    qk_norm,
+    layer_scale,
+    prefix="",
+    mask=None,
+    cls_from_first_channel=False,
+    patch_embed="temporal",
+):
     """`NeuralTransformer.forward_features` up to (not including) any final norm: `(B, 1+N, d)`."""
     b, c, a = x.shape[:3]
     if patch_embed == "temporal":
@@ -112,7 +130,7 @@ def forward_features(x, input_chans, sd, depth, num_heads, qkv_bias, qk_norm, la
     d = h.shape[-1]
     cls = np.broadcast_to(sd[prefix + "cls_token"].reshape(1, 1, d), (b, 1, d))
     h = np.concatenate([cls, h], axis=1)
-    pos = sd[prefix + "pos_embed"][0, input_chans]                        # (C+1, d)
+    pos = sd[prefix + "pos_embed"][0, input_chans]  # (C+1, d)
     expanded = np.concatenate([pos[:1], np.repeat(pos[1:], a, axis=0)], axis=0)  # cls row, then channel-major
     if cls_from_first_channel:
         expanded = np.concatenate([np.repeat(pos[1:2], 1, axis=0), expanded[1:]], axis=0)
@@ -136,17 +154,36 @@ def official_state_dict(variables, names_and_shapes) -> dict[str, np.ndarray]:
     return out
 
 
-def backbone_keys(prefix, width, depth, num_heads, conv_channels, qkv_bias, qk_norm, layer_scale,
-                  max_patches=16, patch_embed="temporal", code_dim=64):
+def backbone_keys(
+    prefix,
+    width,
+    depth,
+    num_heads,
+    conv_channels,
+    qkv_bias,
+    qk_norm,
+    layer_scale,
+    max_patches=16,
+    patch_embed="temporal",
+    code_dim=64,
+):
     """Official state-dict names and shapes of a `NeuralTransformer` body, enumerated from ref. §3.3."""
     d, k, hd = width, conv_channels, width // num_heads
-    keys = {f"{prefix}cls_token": (1, 1, d), f"{prefix}pos_embed": (1, 129, d),
-            f"{prefix}time_embed": (1, max_patches, d)}
+    keys = {
+        f"{prefix}cls_token": (1, 1, d),
+        f"{prefix}pos_embed": (1, 129, d),
+        f"{prefix}time_embed": (1, max_patches, d),
+    }
     if patch_embed == "temporal":
         for i, (cin, kw) in enumerate(((1, 15), (k, 3), (k, 3)), start=1):
-            keys.update({f"{prefix}patch_embed.conv{i}.weight": (k, cin, 1, kw),
-                         f"{prefix}patch_embed.conv{i}.bias": (k,),
-                         f"{prefix}patch_embed.norm{i}.weight": (k,), f"{prefix}patch_embed.norm{i}.bias": (k,)})
+            keys.update(
+                {
+                    f"{prefix}patch_embed.conv{i}.weight": (k, cin, 1, kw),
+                    f"{prefix}patch_embed.conv{i}.bias": (k,),
+                    f"{prefix}patch_embed.norm{i}.weight": (k,),
+                    f"{prefix}patch_embed.norm{i}.bias": (k,),
+                }
+            )
     else:
         keys.update({f"{prefix}patch_embed.proj.weight": (d, code_dim, 1, 1), f"{prefix}patch_embed.proj.bias": (d,)})
     for i in range(depth):
@@ -157,10 +194,24 @@ def backbone_keys(prefix, width, depth, num_heads, conv_channels, qkv_bias, qk_n
         if qkv_bias:
             keys.update({p + "attn.q_bias": (d,), p + "attn.v_bias": (d,)})
         if qk_norm:
-            keys.update({p + "attn.q_norm.weight": (hd,), p + "attn.q_norm.bias": (hd,),
-                         p + "attn.k_norm.weight": (hd,), p + "attn.k_norm.bias": (hd,)})
-        keys.update({p + "attn.proj.weight": (d, d), p + "attn.proj.bias": (d,),
-                     p + "norm2.weight": (d,), p + "norm2.bias": (d,),
-                     p + "mlp.fc1.weight": (4 * d, d), p + "mlp.fc1.bias": (4 * d,),
-                     p + "mlp.fc2.weight": (d, 4 * d), p + "mlp.fc2.bias": (d,)})
+            keys.update(
+                {
+                    p + "attn.q_norm.weight": (hd,),
+                    p + "attn.q_norm.bias": (hd,),
+                    p + "attn.k_norm.weight": (hd,),
+                    p + "attn.k_norm.bias": (hd,),
+                }
+            )
+        keys.update(
+            {
+                p + "attn.proj.weight": (d, d),
+                p + "attn.proj.bias": (d,),
+                p + "norm2.weight": (d,),
+                p + "norm2.bias": (d,),
+                p + "mlp.fc1.weight": (4 * d, d),
+                p + "mlp.fc1.bias": (4 * d,),
+                p + "mlp.fc2.weight": (d, 4 * d),
+                p + "mlp.fc2.bias": (d,),
+            }
+        )
     return keys

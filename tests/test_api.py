@@ -13,7 +13,7 @@ from tests.convert import official_files as files
 
 pytest.importorskip("torch")  # the fixtures write real .pth files
 
-NAMES = ["EEG FP1-REF", "Cz"]          # any spelling the channel normaliser accepts
+NAMES = ["EEG FP1-REF", "Cz"]  # any spelling the channel normaliser accepts
 CHANS = [0] + channels.channel_ids(NAMES).tolist()
 
 
@@ -50,8 +50,9 @@ def _official_tokens(sd, eeg_uv, prefix="", **flags):
     """The official forward on µV/100 (the official engines' input), patch tokens before fc_norm."""
     flags = {"qkv_bias": False, "qk_norm": True, "layer_scale": True, **flags}
     x = layout.patchify(eeg_uv.astype(np.float64)) / layout.INPUT_SCALE
-    return np.concatenate([ref.forward_features(x[i:i + 1], CHANS, sd, 12, 10, prefix=prefix, **flags)[:, 1:]
-                           for i in range(len(x))])
+    return np.concatenate(
+        [ref.forward_features(x[i : i + 1], CHANS, sd, 12, 10, prefix=prefix, **flags)[:, 1:] for i in range(len(x))]
+    )
 
 
 def _close(ours, expected, rel=1e-4):
@@ -69,7 +70,7 @@ def test_finetune_logits_and_features_equal_official_equations(finetune):
     _close(logits, ref.linear(pooled, sd, "head"))
     _close(m.pooled(eeg, NAMES), pooled)
     _close(m.features(eeg, NAMES), ref.layer_norm(tokens, sd["fc_norm.weight"], sd["fc_norm.bias"]))
-    assert m.features(eeg, NAMES).shape == (2, 4, 200)   # channel-major C*A tokens
+    assert m.features(eeg, NAMES).shape == (2, 4, 200)  # channel-major C*A tokens
 
 
 def test_pretrain_features_use_student_backbone_and_fresh_fc_norm(pretrain):

@@ -6,14 +6,53 @@ from labram_jax import channels
 def test_vocabulary_and_tuh_input_chans_match_reference():
     assert len(channels.STANDARD_1020) == 136 and len(channels.VOCABULARY) == 128
     assert channels.input_chans(channels.TUH_CHANNELS) == [
-        0, 1, 3, 18, 22, 40, 44, 62, 66, 81, 83, 16, 24, 89, 91, 90, 92, 95, 96, 20, 42, 64, 113, 114]
+        0,
+        1,
+        3,
+        18,
+        22,
+        40,
+        44,
+        62,
+        66,
+        81,
+        83,
+        16,
+        24,
+        89,
+        91,
+        90,
+        92,
+        95,
+        96,
+        20,
+        42,
+        64,
+        113,
+        114,
+    ]
 
 
-@pytest.mark.parametrize("raw,canonical", [
-    ("EEG FP1-REF", "FP1"), ("EEG FP1-LE", "FP1"), ("EEG T3-REF", "T3"), ("Fc5.", "FC5"), ("Cz..", "CZ"),
-    ("  oz ", "OZ"), ("ftt9h", "FTT9h"), ("FTT9H", "FTT9h"), ("T7", "T7"), ("FP1-F7", "FP1-F7"),
-    ("EEG A1-REF", "A1"), ("M1", "M1"), ("EKG", None), ("EEG EKG1-REF", None), ("PHOTIC-REF", None),
-])
+@pytest.mark.parametrize(
+    "raw,canonical",
+    [
+        ("EEG FP1-REF", "FP1"),
+        ("EEG FP1-LE", "FP1"),
+        ("EEG T3-REF", "T3"),
+        ("Fc5.", "FC5"),
+        ("Cz..", "CZ"),
+        ("  oz ", "OZ"),
+        ("ftt9h", "FTT9h"),
+        ("FTT9H", "FTT9h"),
+        ("T7", "T7"),
+        ("FP1-F7", "FP1-F7"),
+        ("EEG A1-REF", "A1"),
+        ("M1", "M1"),
+        ("EKG", None),
+        ("EEG EKG1-REF", None),
+        ("PHOTIC-REF", None),
+    ],
+)
 def test_normalisation_table(raw, canonical):
     assert channels.normalize_channel_name(raw) == canonical
 

@@ -30,8 +30,14 @@ TEMP_PAGES = 4096 * 4096 * 4 // 4096  # pages of one 4096^2 float32 temporary
 
 
 def _probe(mode: str, **env) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, **env}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, mode],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

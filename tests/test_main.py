@@ -16,8 +16,7 @@ EXPECTED = {
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "labram_jax.main", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "labram_jax.main", *args], capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("config", sorted(EXPECTED))
@@ -38,13 +37,16 @@ def test_training_needs_a_workdir():
     assert "--workdir" in result.stderr
 
 
-@pytest.mark.parametrize("override,named,suggested", [
-    ("--config.modle.size=large", "'modle'", '"model"'),          # top-level section
-    ("--config.optim.bach_size=8", "'bach_size'", '"batch_size"'),  # nested field
-    ("--config.data_dir=/tmp/x", "'data_dir'", "--config.data.data_dir"),  # a field of another section
-    ("--config.optim.data_dir=/tmp/x", "'data_dir'", "--config.data.data_dir"),
-    ("--config.optim.no_such_field=1", "'no_such_field'", None),   # nothing close, nowhere else
-])
+@pytest.mark.parametrize(
+    "override,named,suggested",
+    [
+        ("--config.modle.size=large", "'modle'", '"model"'),  # top-level section
+        ("--config.optim.bach_size=8", "'bach_size'", '"batch_size"'),  # nested field
+        ("--config.data_dir=/tmp/x", "'data_dir'", "--config.data.data_dir"),  # a field of another section
+        ("--config.optim.data_dir=/tmp/x", "'data_dir'", "--config.data.data_dir"),
+        ("--config.optim.no_such_field=1", "'no_such_field'", None),  # nothing close, nowhere else
+    ],
+)
 def test_config_typo_is_one_line_naming_the_flag_and_field(override, named, suggested):
     result = _run("--config=configs/base.py", override, "--dry_run")
     assert result.returncode == 2

@@ -20,7 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from labram_jax.data.report import BuildError, load_report
 from tfds_builders.common import REPORT_NAME, EegBuilder
@@ -30,16 +31,40 @@ from tfds_builders.eeg_labelled import EegLabelled, labelled_config
 from tfds_builders.tuab import Tuab
 from tfds_builders.tuev import Tuev
 
-BUILDERS: dict[str, type[EegBuilder]] = {"tuab": Tuab, "tuev": Tuev, "eeg_corpus": EegCorpus,
-                                         "eeg_labelled": EegLabelled, "demo": Demo}
+BUILDERS: dict[str, type[EegBuilder]] = {
+    "tuab": Tuab,
+    "tuev": Tuev,
+    "eeg_corpus": EegCorpus,
+    "eeg_labelled": EegLabelled,
+    "demo": Demo,
+}
 
-LABELLED_OPTIONS: tuple[str, ...] = ("events", "table", "tmin", "tmax", "window", "stride", "task", "notch",
-                                     "subject_pattern", "split_seed", "val_fraction", "test_fraction")
+LABELLED_OPTIONS: tuple[str, ...] = (
+    "events",
+    "table",
+    "tmin",
+    "tmax",
+    "window",
+    "stride",
+    "task",
+    "notch",
+    "subject_pattern",
+    "split_seed",
+    "val_fraction",
+    "test_fraction",
+)
 """Options (flags) of `eeg_labelled` only; the other builders take their options from `--config`."""
 
 
-def build(name: str, data_dir: str, manual_dir: str | None = None, config: str | None = None,
-          workers: int = 1, strict: bool = False, options: Mapping[str, Any] | None = None) -> list[EegBuilder]:
+def build(
+    name: str,
+    data_dir: str,
+    manual_dir: str | None = None,
+    config: str | None = None,
+    workers: int = 1,
+    strict: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> list[EegBuilder]:
     """Builds `name` (every config of `demo` when `config` is None) and returns the builders.
 
     `options` are the `eeg_labelled` options given (keys of `LABELLED_OPTIONS`, the keyword arguments of
@@ -63,8 +88,10 @@ def build(name: str, data_dir: str, manual_dir: str | None = None, config: str |
         except ValueError as err:
             raise SystemExit(f"eeg_labelled: {err}") from None
     elif options:
-        raise SystemExit(f"{', '.join('--' + k for k in options)} only appl{'ies' if len(options) == 1 else 'y'} "
-                         f"to eeg_labelled; {name} takes its options from --config (configs: {names})")
+        raise SystemExit(
+            f"{', '.join('--' + k for k in options)} only appl{'ies' if len(options) == 1 else 'y'} "
+            f"to eeg_labelled; {name} takes its options from --config (configs: {names})"
+        )
     else:
         configs = [config] if config else (names if name == "demo" else [names[0]])
     if name != "eeg_labelled" and config is not None and config not in names:
@@ -76,7 +103,8 @@ def build(name: str, data_dir: str, manual_dir: str | None = None, config: str |
         except ValueError as err:
             raise SystemExit(str(err)) from None
     download_config = tfds.download.DownloadConfig(
-        manual_dir=os.path.abspath(os.path.expanduser(manual_dir)) if manual_dir else None)
+        manual_dir=os.path.abspath(os.path.expanduser(manual_dir)) if manual_dir else None
+    )
     builders = []
     for cfg in configs:
         builder = cls(config=cfg, data_dir=os.path.expanduser(data_dir), workers=workers, strict=strict)
@@ -89,32 +117,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tfds_builders.build", description=__doc__.split("\n")[0])
     parser.add_argument("name", choices=sorted(BUILDERS))
     parser.add_argument("--data_dir", required=True, help="where TFDS datasets live")
-    parser.add_argument("--manual_dir", default=None,
-                        help="input recordings (tuab/tuev: the folder containing edf/; eeg_corpus, eeg_labelled: "
-                             "any folder)")
-    parser.add_argument("--config", default=None,
-                        help="builder config (default: the first one; eeg_labelled: any name, default events/table)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes reading and preprocessing files (default: all cores)")
-    parser.add_argument("--strict", action="store_true",
-                        help="fail on the first bad file or window instead of skipping and reporting it")
+    parser.add_argument(
+        "--manual_dir",
+        default=None,
+        help="input recordings (tuab/tuev: the folder containing edf/; eeg_corpus, eeg_labelled: any folder)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="builder config (default: the first one; eeg_labelled: any name, default events/table)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes reading and preprocessing files (default: all cores)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on the first bad file or window instead of skipping and reporting it",
+    )
     labelled = parser.add_argument_group("eeg_labelled only")
-    labelled.add_argument("--events", default=None,
-                          help="events mode: annotation description -> class, e.g. T1=left,T2=right")
-    labelled.add_argument("--tmin", type=float, default=None,
-                          help="events mode: record start from onset (s, default 0)")
-    labelled.add_argument("--tmax", type=float, default=None,
-                          help="events mode: record end from onset (s); tmax - tmin whole seconds")
-    labelled.add_argument("--table", default=None,
-                          help="table mode: CSV with header path,label[,subject][,split] (one row per recording)")
+    labelled.add_argument(
+        "--events", default=None, help="events mode: annotation description -> class, e.g. T1=left,T2=right"
+    )
+    labelled.add_argument(
+        "--tmin", type=float, default=None, help="events mode: record start from onset (s, default 0)"
+    )
+    labelled.add_argument(
+        "--tmax", type=float, default=None, help="events mode: record end from onset (s); tmax - tmin whole seconds"
+    )
+    labelled.add_argument(
+        "--table", default=None, help="table mode: CSV with header path,label[,subject][,split] (one row per recording)"
+    )
     labelled.add_argument("--window", type=float, default=None, help="table mode: window seconds (default 10)")
-    labelled.add_argument("--stride", type=float, default=None,
-                          help="table mode: stride seconds (default: window)")
-    labelled.add_argument("--task", default=None, choices=["auto", "classification", "regression"],
-                          help="table mode: regression when all labels are numbers (auto, default)")
+    labelled.add_argument("--stride", type=float, default=None, help="table mode: stride seconds (default: window)")
+    labelled.add_argument(
+        "--task",
+        default=None,
+        choices=["auto", "classification", "regression"],
+        help="table mode: regression when all labels are numbers (auto, default)",
+    )
     labelled.add_argument("--notch", default=None, help="mains notch: 50 (default), 60 or none")
-    labelled.add_argument("--subject_pattern", default=None,
-                          help="regex, first group = subject, searched in the path relative to --manual_dir")
+    labelled.add_argument(
+        "--subject_pattern",
+        default=None,
+        help="regex, first group = subject, searched in the path relative to --manual_dir",
+    )
     labelled.add_argument("--split_seed", type=int, default=None, help="seed of the subject split (12345)")
     labelled.add_argument("--val_fraction", type=float, default=None, help="share of subjects in validation (0.2)")
     labelled.add_argument("--test_fraction", type=float, default=None, help="share of subjects in test (0.2)")
@@ -130,8 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ValueError:
                 parser.error(f"--notch={options['notch']}: give 50, 60 or none")
     try:
-        builders = build(args.name, args.data_dir, args.manual_dir, args.config, args.workers, args.strict,
-                         options)
+        builders = build(args.name, args.data_dir, args.manual_dir, args.config, args.workers, args.strict, options)
     except BuildError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -146,11 +195,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {s['files_read']}/{s['files_found']} files, {s['units_written']} records")
         meta = builder.info.metadata or {}
         if "task" in meta:  # eeg_labelled: what fine-tuning will read
-            print(f"  task: {meta['task']}, labels: {meta.get('label_names')}, "
-                  f"{meta.get('window_seconds'):g}-s records, {len(meta.get('channels') or [])} channels")
+            print(
+                f"  task: {meta['task']}, labels: {meta.get('label_names')}, "
+                f"{meta.get('window_seconds'):g}-s records, {len(meta.get('channels') or [])} channels"
+            )
         print(f"  report: {os.path.join(str(builder.data_dir), REPORT_NAME)}")
-        print(f"  read with: tfds.data_source({builder.name + '/' + builder.builder_config.name!r}, "
-              f"data_dir={os.path.expanduser(args.data_dir)!r}, split='train', download=False)")
+        print(
+            f"  read with: tfds.data_source({builder.name + '/' + builder.builder_config.name!r}, "
+            f"data_dir={os.path.expanduser(args.data_dir)!r}, split='train', download=False)"
+        )
     return 0
 
 

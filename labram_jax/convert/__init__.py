@@ -47,6 +47,7 @@ def _check_out_dir(out: str) -> None:
 @dataclasses.dataclass
 class Converted:
     """The result of mapping a state dict: architecture, the config and module it rebuilds, the variables."""
+
     arch: mapping.Architecture
     config: ml_collections.ConfigDict
     model: nn.Module
@@ -54,8 +55,13 @@ class Converted:
     prefix_added: str | None
 
 
-def convert_state_dict(tensors: Mapping[str, np.ndarray], source: str, kind: str = "auto",
-                       allow_missing: Sequence[str] = (), allow_unexpected: Sequence[str] = ()) -> Converted:
+def convert_state_dict(
+    tensors: Mapping[str, np.ndarray],
+    source: str,
+    kind: str = "auto",
+    allow_missing: Sequence[str] = (),
+    allow_unexpected: Sequence[str] = (),
+) -> Converted:
     """Official-layout tensors (names as in the file) -> our variables, in memory; `source` names the file
     in error messages. Raises `ConversionError` listing every unknown, missing or mis-shaped tensor."""
     if kind not in ("auto",) + mapping.KINDS:
@@ -64,16 +70,20 @@ def convert_state_dict(tensors: Mapping[str, np.ndarray], source: str, kind: str
     if mapping.add_student_prefix(tensors):
         prefix_added = mapping.STUDENT
         tensors = {prefix_added + name: value for name, value in tensors.items()}
-    arch = mapping.infer_architecture({n: tuple(v.shape) for n, v in tensors.items()}, source, kind,
-                                      allow_unexpected)
+    arch = mapping.infer_architecture({n: tuple(v.shape) for n, v in tensors.items()}, source, kind, allow_unexpected)
     config = mapping.build_config(arch)
     model = mapping.build_model(arch, config)
     result = mapping.map_state_dict(tensors, arch, model, source, allow_missing, allow_unexpected)
     return Converted(arch, config, model, result, prefix_added)
 
 
-def convert(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], kind: str = "auto",
-            allow_missing: Sequence[str] = (), allow_unexpected: Sequence[str] = ()) -> dict[str, Any]:
+def convert(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    kind: str = "auto",
+    allow_missing: Sequence[str] = (),
+    allow_unexpected: Sequence[str] = (),
+) -> dict[str, Any]:
     """Converts an official checkpoint file into a checkpoint directory `out`; returns the report.
 
     Raises `ConversionError` (and `UnsafeCheckpointError` for files that would run code when unpickled)
@@ -85,9 +95,16 @@ def convert(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], kin
     done = convert_state_dict(state.tensors, state.path, kind, allow_missing, allow_unexpected)
     arch, result = done.arch, done.result
 
-    source = {"file": state.path, "sha256": sha256(state.path), "bytes": os.path.getsize(state.path),
-              "format": state.file_format, "wrapper": state.wrapper, "prefix_removed": state.prefix_removed,
-              "prefix_added": done.prefix_added, "official_architecture": arch.official_model}
+    source = {
+        "file": state.path,
+        "sha256": sha256(state.path),
+        "bytes": os.path.getsize(state.path),
+        "format": state.file_format,
+        "wrapper": state.wrapper,
+        "prefix_removed": state.prefix_removed,
+        "prefix_added": done.prefix_added,
+        "official_architecture": arch.official_model,
+    }
     extra = {"num_outputs": arch.num_outputs} if arch.kind == "finetune" else {}
     meta = checkpoints.make_meta(arch.kind, done.config, step=0, source=source, **extra)
     step_dir = checkpoints.write_model(out, result.variables, meta)
@@ -100,13 +117,18 @@ def convert(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], kin
         "checkpoint": step_dir,
         "parameters": factory.param_count(result.variables),
         "official_parameters": official_names.OFFICIAL_PARAM_COUNTS[arch.official_model],
-        "counts": {"file_tensors": len(state.tensors), "mapped": len(result.mapped),
-                   "let_go": len(result.let_go),
-                   "initialised": sum(e["action"] == "initialised" for e in result.let_go)},
+        "counts": {
+            "file_tensors": len(state.tensors),
+            "mapped": len(result.mapped),
+            "let_go": len(result.let_go),
+            "initialised": sum(e["action"] == "initialised" for e in result.let_go),
+        },
         "let_go": result.let_go,
         "unused_patterns": result.unused_patterns,
-        "mapped": [{**entry, "dtype": state.dtypes.get(_file_name(entry["official"], done.prefix_added))}
-                   for entry in result.mapped],
+        "mapped": [
+            {**entry, "dtype": state.dtypes.get(_file_name(entry["official"], done.prefix_added))}
+            for entry in result.mapped
+        ],
     }
     with open(os.path.join(out, CONVERSION_FILE), "w") as f:
         json.dump(report, f, indent=1)
@@ -114,4 +136,4 @@ def convert(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], kin
 
 
 def _file_name(name: str, prefix_added: str | None) -> str:
-    return name[len(prefix_added):] if prefix_added and name.startswith(prefix_added) else name
+    return name[len(prefix_added) :] if prefix_added and name.startswith(prefix_added) else name

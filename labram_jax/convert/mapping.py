@@ -48,28 +48,32 @@ Key = tuple[str, ...]  # (collection, *path)
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """What an official state dict holds, read from its names and shapes."""
+
     kind: str
     official_model: str
-    size: str | None = None        # base | large | huge; None for the tokenizer
-    num_outputs: int = 0           # fine-tuning head size; 0: no head
-    max_patches: int = 16          # rows of time_embed
-    vocab_size: int = 8192         # pre-training lm_head rows
-    num_codes: int = 8192          # tokenizer codebook
+    size: str | None = None  # base | large | huge; None for the tokenizer
+    num_outputs: int = 0  # fine-tuning head size; 0: no head
+    max_patches: int = 16  # rows of time_embed
+    vocab_size: int = 8192  # pre-training lm_head rows
+    num_codes: int = 8192  # tokenizer codebook
     code_dim: int = 64
     encoder_depth: int = 12
     decoder_depth: int = 3
 
     def summary(self) -> dict[str, Any]:
         """The fields that mean something for this kind (for conversion.json)."""
-        fields = {"tokenizer": ("num_codes", "code_dim", "encoder_depth", "decoder_depth", "max_patches"),
-                  "pretrain": ("size", "vocab_size", "max_patches"),
-                  "finetune": ("size", "num_outputs", "max_patches")}[self.kind]
+        fields = {
+            "tokenizer": ("num_codes", "code_dim", "encoder_depth", "decoder_depth", "max_patches"),
+            "pretrain": ("size", "vocab_size", "max_patches"),
+            "finetune": ("size", "num_outputs", "max_patches"),
+        }[self.kind]
         return {"official_model": self.official_model, **{f: getattr(self, f) for f in fields}}
 
 
 @dataclasses.dataclass
 class Mapped:
     """The converted variables and an account of every tensor."""
+
     variables: dict[str, Any]
     mapped: list[dict[str, Any]]
     let_go: list[dict[str, Any]]
@@ -99,7 +103,8 @@ def infer_kind(names: Sequence[str], path: str) -> str:
     raise ConversionError(
         f"{path}: not a LaBraM checkpoint. Expected the tensors of a fine-tuning model (`cls_token`, "
         f"`blocks.*`), a pre-training model (`student.*`) or the VQ-NSP tokenizer (`encoder.*`, `quantize.*`); "
-        f"found {len(names)} tensors such as {shown}.")
+        f"found {len(names)} tensors such as {shown}."
+    )
 
 
 def _depth(names: Iterable[str], prefix: str, default: int) -> int:
@@ -107,40 +112,64 @@ def _depth(names: Iterable[str], prefix: str, default: int) -> int:
     return max(found) + 1 if found else default
 
 
-def infer_architecture(shapes: Mapping[str, tuple[int, ...]], path: str, kind: str = "auto",
-                       allow_unexpected: Sequence[str] = ()) -> Architecture:
+def infer_architecture(
+    shapes: Mapping[str, tuple[int, ...]], path: str, kind: str = "auto", allow_unexpected: Sequence[str] = ()
+) -> Architecture:
     """The kind, size and head/vocabulary/codebook sizes of a state dict, from its names and shapes."""
     names = list(shapes)
     found = infer_kind(names, path)
     if kind not in ("auto", found):
-        hint = (" A pre-training checkpoint is used for fine-tuning as it is: fine-tuning restores its "
-                "`student` backbone." if found == "pretrain" else "")
-        raise ConversionError(f"{path}: --kind {kind} was asked for, but the file holds a {found} checkpoint "
-                              f"(by its tensor names).{hint}")
+        hint = (
+            " A pre-training checkpoint is used for fine-tuning as it is: fine-tuning restores its `student` backbone."
+            if found == "pretrain"
+            else ""
+        )
+        raise ConversionError(
+            f"{path}: --kind {kind} was asked for, but the file holds a {found} checkpoint (by its tensor names).{hint}"
+        )
     if found == "tokenizer":
         (num_codes, code_dim) = shapes.get("quantize.embedding.weight", (8192, 64))
         return Architecture(
-            "tokenizer", "vqnsp_encoder_base_decoder_3x200x12", num_codes=int(num_codes), code_dim=int(code_dim),
+            "tokenizer",
+            "vqnsp_encoder_base_decoder_3x200x12",
+            num_codes=int(num_codes),
+            code_dim=int(code_dim),
             max_patches=int(shapes.get("encoder.time_embed", (1, 16))[1]),
-            encoder_depth=_depth(names, "encoder.", 12), decoder_depth=_depth(names, "decoder.", 3))
+            encoder_depth=_depth(names, "encoder.", 12),
+            decoder_depth=_depth(names, "decoder.", 3),
+        )
     root = STUDENT if found == "pretrain" else ""
     if root + "cls_token" not in shapes:
-        raise ConversionError(f"{path}: `{root}cls_token` is missing, so the model size cannot be told "
-                              "from the tensor shapes")
+        raise ConversionError(
+            f"{path}: `{root}cls_token` is missing, so the model size cannot be told from the tensor shapes"
+        )
     width = int(shapes[root + "cls_token"][-1])
     if width not in _WIDTH_TO_SIZE:
-        raise ConversionError(f"{path}: `{root}cls_token` is {width} wide, which is no LaBraM size ("
-                              + ", ".join(f"{n} {s['width']}" for n, s in SIZES.items()) + ")")
+        raise ConversionError(
+            f"{path}: `{root}cls_token` is {width} wide, which is no LaBraM size ("
+            + ", ".join(f"{n} {s['width']}" for n, s in SIZES.items())
+            + ")"
+        )
     size = _WIDTH_TO_SIZE[width]
     max_patches = int(shapes.get(root + "time_embed", (1, 16))[1])
     if found == "pretrain":
         vocab = shapes.get("lm_head.weight", shapes.get(STUDENT + "lm_head.weight", (8192,)))[0]
-        return Architecture("pretrain", f"labram_{size}_patch200_1600_8k_vocab", size=size,
-                            max_patches=max_patches, vocab_size=int(vocab))
+        return Architecture(
+            "pretrain",
+            f"labram_{size}_patch200_1600_8k_vocab",
+            size=size,
+            max_patches=max_patches,
+            vocab_size=int(vocab),
+        )
     head = shapes.get("head.weight")
     keep_head = head is not None and len(head) == 2 and matches("head.weight", allow_unexpected) is None
-    return Architecture("finetune", f"labram_{size}_patch200_200", size=size,
-                        num_outputs=int(head[0]) if keep_head else 0, max_patches=max_patches)
+    return Architecture(
+        "finetune",
+        f"labram_{size}_patch200_200",
+        size=size,
+        num_outputs=int(head[0]) if keep_head else 0,
+        max_patches=max_patches,
+    )
 
 
 def build_config(arch: Architecture) -> ml_collections.ConfigDict:
@@ -148,8 +177,13 @@ def build_config(arch: Architecture) -> ml_collections.ConfigDict:
     if arch.kind == "tokenizer":
         # The official quantiser: an official checkpoint has none of our collapse remedies' state.
         config = config_defaults.tokenizer_config("reference")
-        config.tokenizer.update(num_codes=arch.num_codes, code_dim=arch.code_dim, max_patches=arch.max_patches,
-                                encoder_depth=arch.encoder_depth, decoder_depth=arch.decoder_depth)
+        config.tokenizer.update(
+            num_codes=arch.num_codes,
+            code_dim=arch.code_dim,
+            max_patches=arch.max_patches,
+            encoder_depth=arch.encoder_depth,
+            decoder_depth=arch.decoder_depth,
+        )
         return config
     if arch.kind == "pretrain":
         config = config_defaults.pretrain_config(arch.size)
@@ -171,8 +205,9 @@ def build_model(arch: Architecture, config: ml_collections.ConfigDict) -> nn.Mod
 
 
 def _flat(tree: Mapping[str, Any]) -> dict[Key, Any]:
-    return {tuple(getattr(k, "key", k) for k in path): leaf
-            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {
+        tuple(getattr(k, "key", k) for k in path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
 
 
 def _nest(flat: Mapping[Key, Any]) -> dict[str, Any]:
@@ -250,11 +285,12 @@ def _listing(title: str, items: list[str], limit: int = 20) -> str:
 @dataclasses.dataclass
 class _Sorted:
     """A state dict split by what the model makes of each tensor."""
+
     converted: dict[Key, np.ndarray]
     mapped: list[dict[str, Any]]
     unexpected: list[str]
-    misshaped: list[tuple[str, Key, tuple[int, ...], tuple[int, ...]]]   # name, variable, file, expected
-    missing: list[tuple[str, Key, Any]]                                  # official name, variable, abstract
+    misshaped: list[tuple[str, Key, tuple[int, ...], tuple[int, ...]]]  # name, variable, file, expected
+    missing: list[tuple[str, Key, Any]]  # official name, variable, abstract
     absent_head: list[str]
 
 
@@ -272,19 +308,31 @@ def _sort(tensors: Mapping[str, np.ndarray], arch: Architecture, abstract: Mappi
             out.misshaped.append((name, key, tuple(value.shape), expected))
             continue
         out.converted[key] = official_names.to_flax(value, target.kind, leaf.shape).astype(leaf.dtype, copy=False)
-        out.mapped.append({"official": name, "shape": list(value.shape), "collection": key[0],
-                           "path": "/".join(key[1:]), "flax_shape": list(leaf.shape), "layout": target.kind})
+        out.mapped.append(
+            {
+                "official": name,
+                "shape": list(value.shape),
+                "collection": key[0],
+                "path": "/".join(key[1:]),
+                "flax_shape": list(leaf.shape),
+                "layout": target.kind,
+            }
+        )
     reference = _reference_names(arch, abstract)
     misshaped_keys = {m[1] for m in out.misshaped}
-    out.missing = [(reference.get(key, "/".join(key)), key, leaf) for key, leaf in abstract.items()
-                   if key not in out.converted and key not in misshaped_keys]
+    out.missing = [
+        (reference.get(key, "/".join(key)), key, leaf)
+        for key, leaf in abstract.items()
+        if key not in out.converted and key not in misshaped_keys
+    ]
     if arch.kind == "finetune" and arch.num_outputs == 0:
         out.absent_head = [n for n in HEAD_NAMES if n not in tensors]
     return out
 
 
-def _let_go(found: _Sorted, tensors: Mapping[str, np.ndarray], allow_missing: Sequence[str],
-            allow_unexpected: Sequence[str]) -> tuple[list[dict[str, Any]], list[Key], list[str]]:
+def _let_go(
+    found: _Sorted, tensors: Mapping[str, np.ndarray], allow_missing: Sequence[str], allow_unexpected: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[Key], list[str]]:
     """`(let_go entries, variables to initialise, error lines)` under the user's patterns."""
     let_go: list[dict[str, Any]] = []
     reinit: list[Key] = []
@@ -293,38 +341,78 @@ def _let_go(found: _Sorted, tensors: Mapping[str, np.ndarray], allow_missing: Se
         if (pattern := matches(name, allow_unexpected)) is None:
             unknown.append(f"{name} {_fmt(tensors[name].shape)}")
         else:
-            let_go.append({"official": name, "shape": list(tensors[name].shape), "problem": "unexpected",
-                           "action": "dropped", "pattern": pattern})
+            let_go.append(
+                {
+                    "official": name,
+                    "shape": list(tensors[name].shape),
+                    "problem": "unexpected",
+                    "action": "dropped",
+                    "pattern": pattern,
+                }
+            )
     for name, key, shape, expected in found.misshaped:
         if (pattern := matches(name, allow_missing) or matches(name, allow_unexpected)) is None:
             misshaped.append(f"{name}: file {_fmt(shape)}, model {_fmt(expected)}")
         else:
             reinit.append(key)
-            let_go.append({"official": name, "shape": list(shape), "expected_shape": list(expected),
-                           "variable": "/".join(key), "problem": "mis-shaped", "action": "initialised",
-                           "pattern": pattern})
+            let_go.append(
+                {
+                    "official": name,
+                    "shape": list(shape),
+                    "expected_shape": list(expected),
+                    "variable": "/".join(key),
+                    "problem": "mis-shaped",
+                    "action": "initialised",
+                    "pattern": pattern,
+                }
+            )
     for name, key, leaf in found.missing:
         if (pattern := matches(name, allow_missing)) is None:
             target = _target(name)
             missing.append(f"{name} {_fmt(official_shape(name, leaf.shape, target.kind) if target else leaf.shape)}")
         else:
             reinit.append(key)
-            let_go.append({"official": name, "variable": "/".join(key), "problem": "missing",
-                           "action": "initialised", "pattern": pattern})
+            let_go.append(
+                {
+                    "official": name,
+                    "variable": "/".join(key),
+                    "problem": "missing",
+                    "action": "initialised",
+                    "pattern": pattern,
+                }
+            )
     for name in found.absent_head:
         if (pattern := matches(name, allow_missing)) is None:
             missing.append(f"{name} (the task head; its size comes from the file)")
         else:
-            let_go.append({"official": name, "problem": "missing", "action": "absent (no head, num_outputs 0)",
-                           "pattern": pattern})
-    errors = [_listing(title, items) for title, items in (
-        ("unknown tensors (no counterpart in the model)", unknown), ("mis-shaped tensors", misshaped),
-        ("missing tensors (the model needs them)", missing)) if items]
+            let_go.append(
+                {
+                    "official": name,
+                    "problem": "missing",
+                    "action": "absent (no head, num_outputs 0)",
+                    "pattern": pattern,
+                }
+            )
+    errors = [
+        _listing(title, items)
+        for title, items in (
+            ("unknown tensors (no counterpart in the model)", unknown),
+            ("mis-shaped tensors", misshaped),
+            ("missing tensors (the model needs them)", missing),
+        )
+        if items
+    ]
     return let_go, reinit, errors
 
 
-def map_state_dict(tensors: Mapping[str, np.ndarray], arch: Architecture, model: nn.Module, path: str,
-                   allow_missing: Sequence[str] = (), allow_unexpected: Sequence[str] = ()) -> Mapped:
+def map_state_dict(
+    tensors: Mapping[str, np.ndarray],
+    arch: Architecture,
+    model: nn.Module,
+    path: str,
+    allow_missing: Sequence[str] = (),
+    allow_unexpected: Sequence[str] = (),
+) -> Mapped:
     """Every official tensor to its variable (layout changed, dtype of the variable), validated."""
     abstract = _flat(nn.meta.unbox(factory.abstract_variables(model)))
     found = _sort(tensors, arch, abstract)
@@ -332,10 +420,12 @@ def map_state_dict(tensors: Mapping[str, np.ndarray], arch: Architecture, model:
     if errors:
         raise ConversionError(
             f"{path}: cannot convert this {arch.kind} checkpoint (architecture {arch.official_model}, "
-            f"inferred from the tensor shapes); nothing was written.\n  " + "\n  ".join(errors) +
-            "\nIf this is expected, let the tensors go explicitly: --allow_unexpected PATTERN drops unknown "
+            f"inferred from the tensor shapes); nothing was written.\n  "
+            + "\n  ".join(errors)
+            + "\nIf this is expected, let the tensors go explicitly: --allow_unexpected PATTERN drops unknown "
             "file tensors, --allow_missing PATTERN initialises missing (or mis-shaped) variables fresh; "
-            "PATTERN is shell-style on the official name, e.g. 'head.*'.")
+            "PATTERN is shell-style on the official name, e.g. 'head.*'."
+        )
     converted = {**found.converted, **fresh_variables(model, reinit)}
     used = {entry["pattern"] for entry in let_go}
     unused = [p for p in list(allow_missing) + list(allow_unexpected) if p not in used]

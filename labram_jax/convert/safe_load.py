@@ -40,11 +40,12 @@ class UnsafeCheckpointError(ConversionError):
 @dataclasses.dataclass
 class StateDict:
     """The tensors of a checkpoint file as float32 (or integer/bool) numpy arrays, and how they were found."""
+
     path: str
     tensors: dict[str, np.ndarray]
-    file_format: str                       # "pth" or "safetensors"
-    wrapper: str | None = None             # the dict key the state dict sat under, if any
-    prefix_removed: str | None = None      # "module." of a DistributedDataParallel state dict
+    file_format: str  # "pth" or "safetensors"
+    wrapper: str | None = None  # the dict key the state dict sat under, if any
+    prefix_removed: str | None = None  # "module." of a DistributedDataParallel state dict
     dtypes: dict[str, str] = dataclasses.field(default_factory=dict)  # original dtypes, for the report
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -72,14 +73,17 @@ def _require_torch() -> Any:
 def _load_pth(path: str) -> Any:
     torch = _require_torch()
     import argparse
+
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         message = str(e)
         if "Weights only load failed" not in message:
-            raise ConversionError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
-                                  f"{message.splitlines()[0] if message else type(e).__name__}") from e
+            raise ConversionError(
+                f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): "
+                f"{message.splitlines()[0] if message else type(e).__name__}"
+            ) from e
         found = re.search(r"GLOBAL (\S+)", message)
         what = f"`{found.group(1)}`" if found else "an object that is not a tensor or a plain container"
         raise UnsafeCheckpointError(
@@ -91,8 +95,10 @@ def _load_pth(path: str) -> Any:
         ) from e
     except Exception as e:  # zip, EOF and storage errors of damaged files come in many types
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConversionError(f"cannot read {path}: the file is truncated, corrupt or not a PyTorch checkpoint "
-                              f"({type(e).__name__}: {reason})") from e
+        raise ConversionError(
+            f"cannot read {path}: the file is truncated, corrupt or not a PyTorch checkpoint "
+            f"({type(e).__name__}: {reason})"
+        ) from e
 
 
 def _load_safetensors(path: str) -> dict[str, Any]:
@@ -105,14 +111,20 @@ def _load_safetensors(path: str) -> dict[str, Any]:
         return load_file(path, device="cpu")
     except Exception as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConversionError(f"cannot read {path}: the file is truncated, corrupt or not a safetensors file "
-                              f"({type(e).__name__}: {reason})") from e
+        raise ConversionError(
+            f"cannot read {path}: the file is truncated, corrupt or not a safetensors file "
+            f"({type(e).__name__}: {reason})"
+        ) from e
 
 
 def _is_state_dict(obj: Any) -> bool:
     torch = _require_torch()
-    return (isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(k, str) for k in obj)
-            and all(isinstance(v, torch.Tensor) for v in obj.values()))
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
+    )
 
 
 def _unwrap(obj: Any, path: str) -> tuple[Mapping[str, Any], str | None]:
@@ -125,9 +137,12 @@ def _unwrap(obj: Any, path: str) -> tuple[Mapping[str, Any], str | None]:
         top = ", ".join(repr(k) for k in list(obj)[:12])
         raise ConversionError(
             f"{path}: no state dict found. Expected a dict of tensors, or a dict holding one under "
-            f"{' or '.join(repr(k) for k in WRAPPER_KEYS)}; the file's top-level keys are [{top}].")
-    raise ConversionError(f"{path}: holds a {type(obj).__name__}, not a state dict (a dict of tensors, or a "
-                          f"dict holding one under {' or '.join(repr(k) for k in WRAPPER_KEYS)}).")
+            f"{' or '.join(repr(k) for k in WRAPPER_KEYS)}; the file's top-level keys are [{top}]."
+        )
+    raise ConversionError(
+        f"{path}: holds a {type(obj).__name__}, not a state dict (a dict of tensors, or a "
+        f"dict holding one under {' or '.join(repr(k) for k in WRAPPER_KEYS)})."
+    )
 
 
 def _to_numpy(tensor: Any) -> np.ndarray:
@@ -152,15 +167,17 @@ def read_state_dict(path: str | os.PathLike[str]) -> StateDict:
         raw, file_format, wrapper = _load_safetensors(path), "safetensors", None
     else:
         if _looks_truncated_zip(path):
-            raise ConversionError(f"cannot read {path}: the file is truncated or corrupt (it starts like a "
-                                  "PyTorch zip checkpoint but has no zip directory at its end)")
+            raise ConversionError(
+                f"cannot read {path}: the file is truncated or corrupt (it starts like a "
+                "PyTorch zip checkpoint but has no zip directory at its end)"
+            )
         raw, file_format = _load_pth(path), "pth"
         raw, wrapper = _unwrap(raw, path)
     names = list(raw)
     prefix = DDP_PREFIX if names and all(n.startswith(DDP_PREFIX) for n in names) else None
     tensors, dtypes = {}, {}
     for name, value in raw.items():
-        key = name[len(prefix):] if prefix else name
+        key = name[len(prefix) :] if prefix else name
         tensors[key] = _to_numpy(value)
         dtypes[key] = str(value.dtype).replace("torch.", "")
     return StateDict(path, tensors, file_format, wrapper, prefix, dtypes)

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import grain
 import numpy as np
@@ -67,13 +68,13 @@ def open_tfds(name: str, data_dir: str | os.PathLike[str], split: str) -> DataSo
     import tensorflow_datasets as tfds
 
     try:
-        return tfds.data_source(name, data_dir=os.path.expanduser(os.fspath(data_dir)), split=split,
-                                download=False)
+        return tfds.data_source(name, data_dir=os.path.expanduser(os.fspath(data_dir)), split=split, download=False)
     except Exception as err:  # noqa: BLE001 - TFDS raises several types for a missing dataset
         base = name.split("/")[0]
         raise FileNotFoundError(
             f"cannot open TFDS dataset {name!r} split {split!r} in {data_dir} ({type(err).__name__}: {err}); "
-            f"build it first: python -m tfds_builders.build {base} --data_dir={data_dir} ...") from err
+            f"build it first: python -m tfds_builders.build {base} --data_dir={data_dir} ..."
+        ) from err
 
 
 class ToLayout:
@@ -96,15 +97,18 @@ class ToLayout:
         ids = np.asarray(record["channel_ids"], np.int32)
         n_ch, length = signal.shape
         if length % PATCH_SIZE:
-            raise ValueError(f"record of {length} samples is not a whole number of 200-sample patches "
-                             f"(recording {_text(record.get('recording_id'))}); rebuild with whole-second "
-                             "windows")
+            raise ValueError(
+                f"record of {length} samples is not a whole number of 200-sample patches "
+                f"(recording {_text(record.get('recording_id'))}); rebuild with whole-second "
+                "windows"
+            )
         n_patches = length // PATCH_SIZE
         if n_ch > self.max_channels or n_patches > self.max_patches:
             raise ValueError(
                 f"record with {n_ch} channels x {n_patches} patches exceeds the budget of "
                 f"{self.max_channels} channels x {self.max_patches} patches (recording "
-                f"{_text(record.get('recording_id'))}); raise max_channels / max_patches")
+                f"{_text(record.get('recording_id'))}); raise max_channels / max_patches"
+            )
         eeg = np.zeros((self.max_channels, self.max_patches, PATCH_SIZE), np.float32)
         eeg[:n_ch, :n_patches] = signal.reshape(n_ch, n_patches, PATCH_SIZE)
         channel_ids = np.full((self.max_channels,), PAD_CHANNEL_ID, np.int32)
@@ -116,8 +120,14 @@ class ToLayout:
         label = np.asarray(record.get("label", -1))
         # Regression targets (float labels, eeg_labelled table mode) must not be truncated to integers.
         label = label.astype(np.float32) if np.issubdtype(label.dtype, np.floating) else label.astype(np.int32)
-        return {EEG: eeg, CHANNEL_IDS: channel_ids, CHANNEL_MASK: channel_mask, PATCH_MASK: patch_mask,
-                LABEL: label, SOURCE: np.int32(self.source)}
+        return {
+            EEG: eeg,
+            CHANNEL_IDS: channel_ids,
+            CHANNEL_MASK: channel_mask,
+            PATCH_MASK: patch_mask,
+            LABEL: label,
+            SOURCE: np.int32(self.source),
+        }
 
 
 def _text(x: Any) -> str:
@@ -152,11 +162,20 @@ def _finish(ds: grain.MapDataset, read_threads: int, prefetch_batches: int, num_
     return iter(it_ds)
 
 
-def build_dataset(sources: DataSource | Sequence[DataSource], *, batch_size: int, max_channels: int,
-                  max_patches: int, seed: int = 0, shard_index: int | None = None,
-                  shard_count: int | None = None, weights: Sequence[float] | None = None,
-                  shuffle: bool = True, drop_remainder: bool = True,
-                  num_epochs: int | None = None) -> grain.MapDataset:
+def build_dataset(
+    sources: DataSource | Sequence[DataSource],
+    *,
+    batch_size: int,
+    max_channels: int,
+    max_patches: int,
+    seed: int = 0,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    weights: Sequence[float] | None = None,
+    shuffle: bool = True,
+    drop_remainder: bool = True,
+    num_epochs: int | None = None,
+) -> grain.MapDataset:
     """The batched `grain.MapDataset` behind `make_loader` (same arguments)."""
     sources = _as_list(sources)
     shard_index, shard_count = _default_shard(shard_index, shard_count)
@@ -164,8 +183,7 @@ def build_dataset(sources: DataSource | Sequence[DataSource], *, batch_size: int
     for i, src in enumerate(sources):
         ds = grain.MapDataset.source(src)[shard_index::shard_count]
         if len(ds) == 0:
-            raise ValueError(f"dataset {i} has {len(src)} examples: nothing for shard {shard_index} of "
-                             f"{shard_count}")
+            raise ValueError(f"dataset {i} has {len(src)} examples: nothing for shard {shard_index} of {shard_count}")
         if shuffle:
             ds = ds.shuffle(seed=_seed(seed, i))
         ds = ds.repeat(num_epochs)  # shuffle before repeat: each epoch gets its own order
@@ -173,11 +191,23 @@ def build_dataset(sources: DataSource | Sequence[DataSource], *, batch_size: int
     return mix(parts, weights).batch(batch_size, drop_remainder=drop_remainder)
 
 
-def make_loader(sources: DataSource | Sequence[DataSource], *, batch_size: int, max_channels: int,
-                max_patches: int, seed: int = 0, shard_index: int | None = None,
-                shard_count: int | None = None, weights: Sequence[float] | None = None,
-                shuffle: bool = True, drop_remainder: bool = True, num_epochs: int | None = None,
-                num_workers: int = 0, read_threads: int = 2, prefetch_batches: int = 4) -> grain.DatasetIterator:
+def make_loader(
+    sources: DataSource | Sequence[DataSource],
+    *,
+    batch_size: int,
+    max_channels: int,
+    max_patches: int,
+    seed: int = 0,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    weights: Sequence[float] | None = None,
+    shuffle: bool = True,
+    drop_remainder: bool = True,
+    num_epochs: int | None = None,
+    num_workers: int = 0,
+    read_threads: int = 2,
+    prefetch_batches: int = 4,
+) -> grain.DatasetIterator:
     """An iterator of padded batches for training (see the module docstring for the layout).
 
     Args:
@@ -198,9 +228,19 @@ def make_loader(sources: DataSource | Sequence[DataSource], *, batch_size: int, 
     Returns:
       A grain `DatasetIterator` with `get_state` / `set_state` (Orbax: `grain.checkpoint.CheckpointSave`).
     """
-    ds = build_dataset(sources, batch_size=batch_size, max_channels=max_channels, max_patches=max_patches,
-                       seed=seed, shard_index=shard_index, shard_count=shard_count, weights=weights,
-                       shuffle=shuffle, drop_remainder=drop_remainder, num_epochs=num_epochs)
+    ds = build_dataset(
+        sources,
+        batch_size=batch_size,
+        max_channels=max_channels,
+        max_patches=max_patches,
+        seed=seed,
+        shard_index=shard_index,
+        shard_count=shard_count,
+        weights=weights,
+        shuffle=shuffle,
+        drop_remainder=drop_remainder,
+        num_epochs=num_epochs,
+    )
     return _finish(ds, read_threads, prefetch_batches, num_workers)
 
 
@@ -223,8 +263,7 @@ class _EvalShard:
 
     def __getitem__(self, j: int) -> dict[str, Any]:
         valid = j < self.real
-        index = self.shard_index + j * self.shard_count if valid else \
-            (self.shard_index if self.real else 0)
+        index = self.shard_index + j * self.shard_count if valid else (self.shard_index if self.real else 0)
         record = dict(self.source[index])
         record[VALID] = valid
         record[INDEX] = index if valid else -1
@@ -244,9 +283,18 @@ def eval_num_batches(num_examples: int, batch_size: int, shard_count: int) -> in
     return math.ceil(math.ceil(num_examples / shard_count) / batch_size)
 
 
-def make_eval_loader(source: DataSource, *, batch_size: int, max_channels: int, max_patches: int,
-                     shard_index: int | None = None, shard_count: int | None = None, num_workers: int = 0,
-                     read_threads: int = 2, prefetch_batches: int = 4) -> grain.DatasetIterator:
+def make_eval_loader(
+    source: DataSource,
+    *,
+    batch_size: int,
+    max_channels: int,
+    max_patches: int,
+    shard_index: int | None = None,
+    shard_count: int | None = None,
+    num_workers: int = 0,
+    read_threads: int = 2,
+    prefetch_batches: int = 4,
+) -> grain.DatasetIterator:
     """One ordered pass over `source` for evaluation: nothing dropped, nothing counted twice.
 
     Each process gets the examples `shard_index::shard_count`, padded with `valid == False` examples so

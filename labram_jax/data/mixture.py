@@ -11,7 +11,7 @@ same channel and patch budget beforehand (`labram_jax.data.loaders`).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import grain
 import numpy as np

@@ -71,8 +71,7 @@ def check_edf_header(path: str | os.PathLike[str]) -> None:
             spr_field = fh.read(8 * n_signals)
             if len(spr_field) < 8 * n_signals:
                 raise ValueError("header cut short")
-            samples_per_record = [int(spr_field[8 * i:8 * i + 8].decode("ascii").strip())
-                                  for i in range(n_signals)]
+            samples_per_record = [int(spr_field[8 * i : 8 * i + 8].decode("ascii").strip()) for i in range(n_signals)]
         except (ValueError, UnicodeDecodeError) as err:
             raise RecordingError(SkipReason.UNREADABLE, f"not a valid EDF/BDF header ({err})") from None
     bytes_per_sample = 3 if path.lower().endswith(".bdf") else 2
@@ -85,7 +84,8 @@ def check_edf_header(path: str | os.PathLike[str]) -> None:
         raise RecordingError(
             SkipReason.TRUNCATED,
             f"the header announces {n_records} data records ({expected} bytes) but the file has {size} bytes "
-            f"({complete} complete records); re-copy or re-download it")
+            f"({complete} complete records); re-copy or re-download it",
+        )
 
 
 def read_raw(path: str | os.PathLike[str]) -> mne.io.BaseRaw:

@@ -73,10 +73,10 @@ def preprocess_block(data_volts: np.ndarray, sfreq: float, config: PreprocessCon
     if sfreq <= config.min_input_sfreq():
         raise ValueError(
             f"sampling rate {sfreq} Hz is too low for a {config.h_freq} Hz low-pass (needs > "
-            f"{config.min_input_sfreq()} Hz); lower PreprocessConfig.h_freq or drop this recording")
+            f"{config.min_input_sfreq()} Hz); lower PreprocessConfig.h_freq or drop this recording"
+        )
     x = np.asarray(data_volts, dtype=np.float64)
-    x = mne.filter.filter_data(x, sfreq, config.l_freq, config.h_freq, n_jobs=None, copy=False,
-                               verbose="error")
+    x = mne.filter.filter_data(x, sfreq, config.l_freq, config.h_freq, n_jobs=None, copy=False, verbose="error")
     if config.notch_hz is not None:
         # `raw.notch_filter(50.0)` in the reference removes 50 Hz only (no harmonics); harmonics above
         # 75 Hz are already in the low-pass stop band.
@@ -84,7 +84,8 @@ def preprocess_block(data_volts: np.ndarray, sfreq: float, config: PreprocessCon
             x = mne.filter.notch_filter(x, sfreq, config.notch_hz, copy=False, verbose="error")
     if sfreq != config.sfreq:
         # Raw.resample's defaults (npad="auto", window="auto", pad="auto", FFT method).
-        x = mne.filter.resample(x, up=config.sfreq, down=sfreq, npad="auto", window="auto", pad="auto",
-                                method="fft", verbose="error")
+        x = mne.filter.resample(
+            x, up=config.sfreq, down=sfreq, npad="auto", window="auto", pad="auto", method="fft", verbose="error"
+        )
     x *= 1e6  # volts -> microvolts
     return x.astype(np.float32)

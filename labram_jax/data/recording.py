@@ -34,13 +34,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from labram_jax.channels import is_usable, map_channels
 from labram_jax.channels import channel_ids as vocabulary_ids
-from labram_jax.data.preprocess import PreprocessConfig, output_length, preprocess_block, TARGET_SFREQ
+from labram_jax.channels import is_usable, map_channels
 from labram_jax.data.open_raw import RecordingError, read_raw
+from labram_jax.data.preprocess import TARGET_SFREQ, PreprocessConfig, output_length, preprocess_block
 from labram_jax.data.report import FileReport, SkipReason
-from labram_jax.data.windows import (FLAT_STD_UV, bad_samples_at, check_window, circular_segment, event_sample,
-                                     flat_channels, window_starts)
+from labram_jax.data.windows import (
+    FLAT_STD_UV,
+    bad_samples_at,
+    check_window,
+    circular_segment,
+    event_sample,
+    flat_channels,
+    window_starts,
+)
 
 Example = dict[str, Any]
 
@@ -127,8 +134,10 @@ def read_annotations(raw: Any) -> tuple[Annotation, ...]:
     """
     ann = raw.annotations
     first = float(raw.first_time)
-    return tuple(Annotation(float(o) - first, float(d), str(desc).strip())
-                 for o, d, desc in zip(ann.onset, ann.duration, ann.description))
+    return tuple(
+        Annotation(float(o) - first, float(d), str(desc).strip())
+        for o, d, desc in zip(ann.onset, ann.duration, ann.description)
+    )
 
 
 def _check_event_map(task: FileTask, annotations: tuple[Annotation, ...], report: FileReport) -> bool:
@@ -145,9 +154,11 @@ def _check_event_map(task: FileTask, annotations: tuple[Annotation, ...], report
     if not annotations:
         report.skip(SkipReason.NO_EVENTS, "the recording has no annotations (events, markers)")
     else:
-        report.skip(SkipReason.NO_EVENTS,
-                    f"none of its {len(annotations)} annotations has a description of the event map "
-                    f"{sorted(mapped)}; descriptions: {dict(sorted(report.unmapped_events.items()))}")
+        report.skip(
+            SkipReason.NO_EVENTS,
+            f"none of its {len(annotations)} annotations has a description of the event map "
+            f"{sorted(mapped)}; descriptions: {dict(sorted(report.unmapped_events.items()))}",
+        )
     return False
 
 
@@ -177,13 +188,16 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
 
     kept_idx, kept_names, dropped = map_channels(names)
     report.channels_dropped = {
-        n: ("duplicate electrode" if is_usable(n) else "not in the electrode vocabulary") for n in dropped}
+        n: ("duplicate electrode" if is_usable(n) else "not in the electrode vocabulary") for n in dropped
+    }
     if task.montage is not None:
         position = dict(zip(kept_names, kept_idx))
         missing = [m for m in task.montage if m not in position]
         if missing:
-            report.skip(SkipReason.MISSING_CHANNELS,
-                        f"lacks {missing} of the {len(task.montage)}-channel montage; channels: {names}")
+            report.skip(
+                SkipReason.MISSING_CHANNELS,
+                f"lacks {missing} of the {len(task.montage)}-channel montage; channels: {names}",
+            )
             return None
         for name, i in zip(kept_names, kept_idx):
             if name not in task.montage:
@@ -191,19 +205,24 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
         kept_idx = [position[m] for m in task.montage]
         kept_names = list(task.montage)
     if not kept_idx:
-        report.skip(SkipReason.NO_USABLE_CHANNELS,
-                    f"none of the channel names {names} is an electrode of the vocabulary "
-                    "(labram_jax.channels.VOCABULARY); rename the channels to 10-20/10-10 names")
+        report.skip(
+            SkipReason.NO_USABLE_CHANNELS,
+            f"none of the channel names {names} is an electrode of the vocabulary "
+            "(labram_jax.channels.VOCABULARY); rename the channels to 10-20/10-10 names",
+        )
         return None
     if sfreq <= cfg.min_input_sfreq():
-        report.skip(SkipReason.LOW_SAMPLING_RATE,
-                    f"{sfreq:g} Hz; the {cfg.l_freq:g}-{cfg.h_freq:g} Hz band-pass needs more than "
-                    f"{cfg.min_input_sfreq():g} Hz")
+        report.skip(
+            SkipReason.LOW_SAMPLING_RATE,
+            f"{sfreq:g} Hz; the {cfg.l_freq:g}-{cfg.h_freq:g} Hz band-pass needs more than "
+            f"{cfg.min_input_sfreq():g} Hz",
+        )
         return None
     n_out = output_length(n_native, sfreq, cfg.sfreq)
     if n_out < min_samples:
-        report.skip(SkipReason.TOO_SHORT,
-                    f"{n_native / sfreq:.2f} s, shorter than one {min_samples / cfg.sfreq:g}-s window")
+        report.skip(
+            SkipReason.TOO_SHORT, f"{n_native / sfreq:.2f} s, shorter than one {min_samples / cfg.sfreq:g}-s window"
+        )
         return None
 
     signal = np.empty((len(kept_idx), n_out), np.float32)
@@ -215,7 +234,7 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
     bounds = np.round(np.arange(0, n_native / sfreq, 1.0) * sfreq).astype(np.int64)
     flat_by_channel = np.zeros((len(kept_idx), len(bounds)), bool)
     for lo in range(0, len(kept_idx), cfg.channel_block):
-        block = kept_idx[lo:lo + cfg.channel_block]
+        block = kept_idx[lo : lo + cfg.channel_block]
         x = raw.get_data(picks=block, verbose="error")
         finite = np.isfinite(x)
         if not finite.all():
@@ -224,9 +243,9 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
             # skipped anyway through `bad`.
             means = np.array([row[ok].mean() if ok.any() else 0.0 for row, ok in zip(x, finite)])
             x = np.where(finite, x, means[:, None])
-        flat[lo:lo + len(block)] = flat_channels(x, FLAT_STD_UV * 1e-6)  # x in volts
-        flat_by_channel[lo:lo + len(block)] = segment_std(x, bounds) * 1e6 < FLAT_STD_UV
-        signal[lo:lo + len(block)] = preprocess_block(x, sfreq, cfg)
+        flat[lo : lo + len(block)] = flat_channels(x, FLAT_STD_UV * 1e-6)  # x in volts
+        flat_by_channel[lo : lo + len(block)] = segment_std(x, bounds) * 1e6 < FLAT_STD_UV
+        signal[lo : lo + len(block)] = preprocess_block(x, sfreq, cfg)
         del x
     if bad_native.all():
         report.skip(SkipReason.NAN, "every sample is NaN")
@@ -251,8 +270,14 @@ def load_recording(task: FileTask, report: FileReport, min_samples: int = 1) -> 
         per_second = int(round(cfg.sfreq))
         flat_mask = np.repeat(flat_seconds, per_second)[:n_out]
         flat_mask = np.pad(flat_mask, (0, n_out - len(flat_mask)), constant_values=bool(flat_seconds[-1]))
-    return Recording(signal=signal, channel_names=kept_names, channel_ids=vocabulary_ids(kept_names), bad=bad,
-                     flat=flat_mask, annotations=annotations)
+    return Recording(
+        signal=signal,
+        channel_names=kept_names,
+        channel_ids=vocabulary_ids(kept_names),
+        bad=bad,
+        flat=flat_mask,
+        annotations=annotations,
+    )
 
 
 def segment_std(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -275,7 +300,7 @@ def fixed_windows(task: FileTask, rec: Recording, report: FileReport) -> list[tu
     stride = _samples(task.stride_seconds or task.window_seconds)
     out = []
     for start in window_starts(rec.signal.shape[1], window, stride):
-        seg = rec.signal[:, start:start + window]
+        seg = rec.signal[:, start : start + window]
         reason = check_window(seg, _part(rec.bad, start, window), _part(rec.flat, start, window))
         if reason is not None:
             report.skip_unit(reason)
@@ -329,7 +354,7 @@ def annotation_windows(task: FileTask, rec: Recording, report: FileReport) -> li
         if start < 0 or start + length > n:
             report.skip_unit(SkipReason.OUTSIDE_RECORDING)
             continue
-        seg = rec.signal[:, start:start + length]
+        seg = rec.signal[:, start : start + length]
         reason = check_window(seg, _part(rec.bad, start, length), _part(rec.flat, start, length))
         if reason is not None:
             report.skip_unit(reason)
@@ -357,8 +382,12 @@ def _example(task: FileTask, rec: Recording, seg: np.ndarray, label: int | float
 
 def process_file(task: FileTask) -> tuple[FileReport, list[tuple[str, Example]]]:
     """The whole per-file pipeline; never raises for a bad file (the report says what went wrong)."""
-    report = FileReport(path=task.display_path or task.path, split=task.split,
-                        recording_id=task.recording_id, subject_id=task.subject_id)
+    report = FileReport(
+        path=task.display_path or task.path,
+        split=task.split,
+        recording_id=task.recording_id,
+        subject_id=task.subject_id,
+    )
     if task.skip is not None:
         report.skip(*task.skip)
         return report, []

@@ -18,29 +18,30 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class SkipReason:
     """Reasons a file or window is skipped; the strings are what the report stores."""
 
-    UNREADABLE = "unreadable"            # not a recording MNE can open (garbage, unknown format)
-    TRUNCATED = "truncated"              # the header promises more data than the file holds
+    UNREADABLE = "unreadable"  # not a recording MNE can open (garbage, unknown format)
+    TRUNCATED = "truncated"  # the header promises more data than the file holds
     NO_USABLE_CHANNELS = "no_usable_channels"  # no channel name maps to the electrode vocabulary
-    MISSING_CHANNELS = "missing_channels"      # a fixed montage (TUH 23) lacks some of its channels
-    LOW_SAMPLING_RATE = "low_sampling_rate"    # Nyquist at or below the band-pass upper edge
-    NAN = "nan"                          # NaN samples (whole file, or inside a window)
-    FLAT = "flat"                        # a channel without signal (whole file, or inside a window)
-    TOO_SHORT = "too_short"              # shorter than one window after resampling
+    MISSING_CHANNELS = "missing_channels"  # a fixed montage (TUH 23) lacks some of its channels
+    LOW_SAMPLING_RATE = "low_sampling_rate"  # Nyquist at or below the band-pass upper edge
+    NAN = "nan"  # NaN samples (whole file, or inside a window)
+    FLAT = "flat"  # a channel without signal (whole file, or inside a window)
+    TOO_SHORT = "too_short"  # shorter than one window after resampling
     MISSING_ANNOTATIONS = "missing_annotations"  # TUEV: no readable .rec file next to the EDF
-    NO_EVENTS = "no_events"              # TUEV: the .rec file lists no event; eeg_labelled: no annotation
-                                         #       of the recording has a description in the event map
-    BAD_EVENT = "bad_event"              # TUEV: an unparsable row, a label outside 1..6, or an event
-                                         #       outside the recording
+    NO_EVENTS = "no_events"  # TUEV: the .rec file lists no event; eeg_labelled: no annotation
+    #       of the recording has a description in the event map
+    BAD_EVENT = "bad_event"  # TUEV: an unparsable row, a label outside 1..6, or an event
+    #       outside the recording
     OUTSIDE_RECORDING = "outside_recording"  # eeg_labelled: the event's [onset + tmin, onset + tmax) window
-                                             #       leaves the recording (windows are not wrapped)
-    MISSING_FILE = "missing_file"        # eeg_labelled: a label-table row whose file does not exist
-    NOT_IN_TABLE = "not_in_table"        # eeg_labelled: a recording in the folder without a label-table row
+    #       leaves the recording (windows are not wrapped)
+    MISSING_FILE = "missing_file"  # eeg_labelled: a label-table row whose file does not exist
+    NOT_IN_TABLE = "not_in_table"  # eeg_labelled: a recording in the folder without a label-table row
 
 
 class BuildError(RuntimeError):
@@ -83,7 +84,7 @@ class FileReport:
     units_skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     unmapped_events: dict[str, int] = dataclasses.field(default_factory=dict)
 
-    def skip(self, reason: str, detail: str) -> "FileReport":
+    def skip(self, reason: str, detail: str) -> FileReport:
         """Marks the whole file skipped (no record is written from it)."""
         self.status, self.reason, self.detail = "skipped", reason, detail
         return self
@@ -101,8 +102,10 @@ class FileReport:
         if self.skipped:
             out.append(f"{self.path}: file skipped ({self.reason}): {self.detail}")
         for reason, count in sorted(self.units_skipped.items()):
-            out.append(f"{self.path}: {count} window(s)/event(s) skipped ({reason})"
-                       + (f": {self.detail}" if self.detail else ""))
+            out.append(
+                f"{self.path}: {count} window(s)/event(s) skipped ({reason})"
+                + (f": {self.detail}" if self.detail else "")
+            )
         return out
 
 
@@ -145,16 +148,16 @@ class BuildReport:
             "units_written": written,
             "units_skipped": dict(sorted(units_skipped.items())),
             "hours_read": round(sum(f.seconds or 0.0 for f in read) / 3600.0, 4),
-            "channels_dropped": dict(sorted(Counter(
-                name for f in read for name in f.channels_dropped).most_common(20))),
+            "channels_dropped": dict(
+                sorted(Counter(name for f in read for name in f.channels_dropped).most_common(20))
+            ),
             "per_split": per_split,
             # Annotations not named by the event map (not units: they were never meant to be records).
             "unmapped_events": dict(sorted(unmapped.items())),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": self.summary(), "config": self.config,
-                "files": [dataclasses.asdict(f) for f in self.files]}
+        return {"summary": self.summary(), "config": self.config, "files": [dataclasses.asdict(f) for f in self.files]}
 
     def write(self, path: str | os.PathLike[str]) -> None:
         with open(path, "w", encoding="utf-8") as fh:
@@ -170,16 +173,19 @@ class BuildReport:
         if s["files_skipped"]:
             lines.append("  files skipped: " + ", ".join(f"{k}={v}" for k, v in s["files_skipped"].items()))
         if s["units_skipped"]:
-            lines.append("  windows/events skipped: "
-                         + ", ".join(f"{k}={v}" for k, v in s["units_skipped"].items()))
+            lines.append("  windows/events skipped: " + ", ".join(f"{k}={v}" for k, v in s["units_skipped"].items()))
         if s["unmapped_events"]:
-            lines.append(f"  annotations not in the event map ({sum(s['unmapped_events'].values())}, no "
-                         "record): " + ", ".join(f"{k!r}={v}" for k, v in s["unmapped_events"].items()))
+            lines.append(
+                f"  annotations not in the event map ({sum(s['unmapped_events'].values())}, no "
+                "record): " + ", ".join(f"{k!r}={v}" for k, v in s["unmapped_events"].items())
+            )
         for split, c in s["per_split"].items():
             lines.append(f"  {split}: {c['files_read']}/{c['files']} files, {c['units_written']} records")
         if s["channels_dropped"]:
-            lines.append("  most dropped channels: " + ", ".join(
-                f"{k} ({v})" for k, v in list(s["channels_dropped"].items())[:8]))
+            lines.append(
+                "  most dropped channels: "
+                + ", ".join(f"{k} ({v})" for k, v in list(s["channels_dropped"].items())[:8])
+            )
         return "\n".join(lines)
 
 

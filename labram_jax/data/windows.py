@@ -34,8 +34,7 @@ def flat_channels(signal: np.ndarray, threshold_uv: float = FLAT_STD_UV) -> np.n
     return signal.std(axis=-1) < threshold_uv
 
 
-def check_window(segment: np.ndarray, bad: np.ndarray | None = None,
-                 flat: np.ndarray | None = None) -> str | None:
+def check_window(segment: np.ndarray, bad: np.ndarray | None = None, flat: np.ndarray | None = None) -> str | None:
     """The `SkipReason` of a `(C, W)` window, or None when it is usable.
 
     Args:

@@ -5,7 +5,8 @@ The config is unpacked here once; modules only ever see frozen specs (`models.sp
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -17,8 +18,7 @@ from labram_jax import layout
 from labram_jax.config_errors import ConfigError
 from labram_jax.models.neural_transformer import LaBraMClassifier, LaBraMPretrain
 from labram_jax.models.quantizer import BUFFERS, COLLECTION
-from labram_jax.models.spec import (TOKENIZER_DECODER, TOKENIZER_ENCODER, QuantizerSpec, TransformerSpec,
-                                    size_spec)
+from labram_jax.models.spec import TOKENIZER_DECODER, TOKENIZER_ENCODER, QuantizerSpec, TransformerSpec, size_spec
 from labram_jax.models.vqnsp import VQNSP
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
@@ -50,7 +50,8 @@ def transformer_spec(model: ml_collections.ConfigDict, init_style: str, **overri
         remat=model.get("remat", False),
         init_style=init_style,
         **shape,
-        **overrides)
+        **overrides,
+    )
 
 
 def pretrain_model(config: ml_collections.ConfigDict) -> LaBraMPretrain:
@@ -69,27 +70,41 @@ def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
     """VQ-NSP (official `vqnsp_encoder_base_decoder_3x200x12`) from `config.tokenizer`."""
     tok = config.tokenizer
     width = int(tok.get("width", TOKENIZER_ENCODER["width"]))
-    common = dict(max_patches=tok.max_patches, dtype=_dtype(tok.get("dtype", "float32")),
-                  remat=tok.get("remat", False), width=width, conv_channels=width // 25,
-                  num_heads=int(tok.get("num_heads", TOKENIZER_ENCODER["num_heads"])))
+    common = dict(
+        max_patches=tok.max_patches,
+        dtype=_dtype(tok.get("dtype", "float32")),
+        remat=tok.get("remat", False),
+        width=width,
+        conv_channels=width // 25,
+        num_heads=int(tok.get("num_heads", TOKENIZER_ENCODER["num_heads"])),
+    )
     encoder = TransformerSpec(**{**TOKENIZER_ENCODER, "depth": tok.encoder_depth, **common})
     decoder = TransformerSpec(**{**TOKENIZER_DECODER, "depth": tok.decoder_depth, **common})
     # Checkpoints written before dead-code restart existed have no restart fields: the reference behaviour.
-    restart = dict(restart_threshold=float(tok.get("restart_threshold", 0.0)),
-                   restart_decay=float(tok.get("restart_decay", 0.99)),
-                   entropy_weight=float(tok.get("entropy_weight", 0.0)),
-                   entropy_temperature=float(tok.get("entropy_temperature", 0.1)),
-                   continuous_steps=int(tok.get("continuous_steps", 0)))
+    restart = dict(
+        restart_threshold=float(tok.get("restart_threshold", 0.0)),
+        restart_decay=float(tok.get("restart_decay", 0.99)),
+        entropy_weight=float(tok.get("entropy_weight", 0.0)),
+        entropy_temperature=float(tok.get("entropy_temperature", 0.1)),
+        continuous_steps=int(tok.get("continuous_steps", 0)),
+    )
     try:
-        quantizer = QuantizerSpec(num_codes=tok.num_codes, code_dim=tok.code_dim, decay=tok.ema_decay,
-                                  beta=tok.beta, kmeans_init=tok.kmeans_init, **restart)
+        quantizer = QuantizerSpec(
+            num_codes=tok.num_codes,
+            code_dim=tok.code_dim,
+            decay=tok.ema_decay,
+            beta=tok.beta,
+            kmeans_init=tok.kmeans_init,
+            **restart,
+        )
     except ValueError as err:
         raise ConfigError(f"config.tokenizer: {err}") from None
     return VQNSP(encoder, decoder, quantizer)
 
 
-def example_batch(batch_size: int = 1, num_channels: int = 2, num_patches: int = 2,
-                  patch_size: int = layout.PATCH_SIZE) -> dict[str, np.ndarray]:
+def example_batch(
+    batch_size: int = 1, num_channels: int = 2, num_patches: int = 2, patch_size: int = layout.PATCH_SIZE
+) -> dict[str, np.ndarray]:
     """A zero batch in the layout of `labram_jax.layout`, for initialisation and shape inference."""
     channel_mask, patch_mask = layout.full_masks(batch_size, num_channels, num_patches)
     return {
@@ -109,6 +124,7 @@ def init_fn(model: nn.Module, batch: dict[str, np.ndarray]) -> Callable[[jax.Arr
             masked = np.zeros(batch[layout.CHANNEL_MASK].shape[:1] + (args[0].shape[1] * args[0].shape[2],), bool)
             return model.init(rng, *args, masked)
         return model.init(rng, *args)
+
     return init
 
 

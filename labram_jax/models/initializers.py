@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,12 +17,13 @@ import jax.numpy as jnp
 Initializer = Callable[..., jnp.ndarray]
 
 
-def trunc_normal(std: float = 0.02, lower: float = -2.0, upper: float = 2.0, scale: float = 1.0
-                 ) -> Initializer:
+def trunc_normal(std: float = 0.02, lower: float = -2.0, upper: float = 2.0, scale: float = 1.0) -> Initializer:
     """timm `trunc_normal_(std, a=lower, b=upper)` with bounds in absolute units, times `scale`."""
+
     def init(key, shape, dtype=jnp.float32):
         draws = jax.random.truncated_normal(key, lower / std, upper / std, shape, jnp.float32)
         return (draws * std * scale).astype(dtype)
+
     return init
 
 
@@ -33,10 +34,11 @@ def trunc_normal_one_sigma(std: float = 0.02, scale: float = 1.0) -> Initializer
 
 def torch_default_uniform(fan_in: int) -> Initializer:
     """PyTorch's default for Conv/Linear weights and biases: `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`."""
-    bound = 1.0 / fan_in ** 0.5
+    bound = 1.0 / fan_in**0.5
 
     def init(key, shape, dtype=jnp.float32):
         return jax.random.uniform(key, shape, jnp.float32, -bound, bound).astype(dtype)
+
     return init
 
 

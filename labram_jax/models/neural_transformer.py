@@ -26,15 +26,14 @@ from labram_jax import channels as channel_vocab
 from labram_jax import layout
 from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
+from labram_jax.models.layers import logical_dense
 from labram_jax.models.spec import TransformerSpec
 from labram_jax.models.temporal_conv import CodePatchEmbed, TemporalConv
-from labram_jax.models.layers import logical_dense
 from labram_jax.models.transformer import Block, dense_init, layer_norm
 from labram_jax.ops.masked_stats import masked_mean
 
 
-def check_inputs(spec: TransformerSpec, x: jnp.ndarray, channel_ids: jnp.ndarray,
-                 channel_mask: jnp.ndarray) -> None:
+def check_inputs(spec: TransformerSpec, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray) -> None:
     """Rejects inputs the embeddings cannot represent, naming the offending length or channel row."""
     if x.ndim != 4:
         raise ValueError(f"expected (batch, channels, patches, {spec.patch_size}) input, got shape {x.shape}")
@@ -43,7 +42,8 @@ def check_inputs(spec: TransformerSpec, x: jnp.ndarray, channel_ids: jnp.ndarray
         raise ValueError(
             f"{num_patches} patches per channel ({num_patches} s) exceed the temporal embedding's "
             f"{spec.max_patches} rows (model.max_patches); cut the recording into windows of at most "
-            f"{spec.max_patches} s.")
+            f"{spec.max_patches} s."
+        )
     if spec.patch_input == "eeg" and x.shape[3] != spec.patch_size:
         raise ValueError(f"patches must hold {spec.patch_size} samples (1 s at 200 Hz), got {x.shape[3]}")
     if not isinstance(channel_ids, jax.core.Tracer) and not isinstance(channel_mask, jax.core.Tracer):
@@ -52,7 +52,8 @@ def check_inputs(spec: TransformerSpec, x: jnp.ndarray, channel_ids: jnp.ndarray
         if bad.any():
             raise ValueError(
                 f"channel id {int(ids[bad][0])} is outside the spatial embedding rows 1..{channel_vocab.NUM_USABLE}; "
-                "build ids with labram_jax.channels.channel_ids(names).")
+                "build ids with labram_jax.channels.channel_ids(names)."
+            )
 
 
 def drop_path_rates(rate: float, depth: int) -> list[float]:
@@ -69,12 +70,20 @@ class NeuralTransformer(nn.Module):
     `mask_token` after the patch embedding (their raw signal still enters the temporal encoder's
     statistics, as in the reference).
     """
+
     spec: TransformerSpec
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                 patch_mask: jnp.ndarray, masked: jnp.ndarray | None = None,
-                 mask_token: jnp.ndarray | None = None, deterministic: bool = True) -> jnp.ndarray:
+    def __call__(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        masked: jnp.ndarray | None = None,
+        mask_token: jnp.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> jnp.ndarray:
         spec = self.spec
         check_inputs(spec, x, channel_ids, channel_mask)
         b, c, a, _ = x.shape
@@ -88,12 +97,18 @@ class NeuralTransformer(nn.Module):
 
         embed_init = dense_init(spec)  # the embeddings share the Linear weights' truncated normal
         cls_token = self.param("cls_token", nn.with_logical_partitioning(embed_init, (ax.EMBED,)), (spec.width,))
-        pos_embed = self.param("pos_embed", nn.with_logical_partitioning(embed_init, (ax.SPATIAL, ax.EMBED)),
-                               (channel_vocab.NUM_SPATIAL_ROWS, spec.width))
-        time_embed = self.param("time_embed", nn.with_logical_partitioning(embed_init, (ax.TEMPORAL, ax.EMBED)),
-                                (spec.max_patches, spec.width))
+        pos_embed = self.param(
+            "pos_embed",
+            nn.with_logical_partitioning(embed_init, (ax.SPATIAL, ax.EMBED)),
+            (channel_vocab.NUM_SPATIAL_ROWS, spec.width),
+        )
+        time_embed = self.param(
+            "time_embed",
+            nn.with_logical_partitioning(embed_init, (ax.TEMPORAL, ax.EMBED)),
+            (spec.max_patches, spec.width),
+        )
 
-        spatial = jnp.take(pos_embed, channel_ids, axis=0)                     # (B, C, d)
+        spatial = jnp.take(pos_embed, channel_ids, axis=0)  # (B, C, d)
         if spec.cls_spatial_from_first_channel:
             cls_spatial = spatial[:, 0]
         else:
@@ -156,6 +171,7 @@ class LaBraMClassifier(nn.Module):
     `num_outputs` is the head size (1 for binary BCE, K classes, or regression targets); 0 drops the head
     (tokenizer encoder/decoder). The head is initialised as the reference: trunc-normal(0.02) x `init_scale`.
     """
+
     spec: TransformerSpec
     num_outputs: int = 0
     init_scale: float = 0.001
@@ -177,18 +193,36 @@ class LaBraMClassifier(nn.Module):
     def _tokens(self, h: jnp.ndarray, valid: jnp.ndarray) -> jnp.ndarray:
         return jnp.where(valid[..., None], self.fc_norm(h[:, 1:]), 0)
 
-    def features(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                 patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+    def features(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        deterministic: bool = True,
+    ) -> jnp.ndarray:
         """Patch tokens after `fc_norm`, `(B, C*A, d)` channel-major (padded tokens are zero)."""
         return self._tokens(*self._encode(x, channel_ids, channel_mask, patch_mask, deterministic))
 
-    def pooled(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-               patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+    def pooled(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        deterministic: bool = True,
+    ) -> jnp.ndarray:
         """`fc_norm` of the mean over the real patch tokens, `(B, d)`."""
         return self._pool(*self._encode(x, channel_ids, channel_mask, patch_mask, deterministic))
 
-    def outputs(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                patch_mask: jnp.ndarray, deterministic: bool = True) -> dict[str, jnp.ndarray]:
+    def outputs(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        deterministic: bool = True,
+    ) -> dict[str, jnp.ndarray]:
         """`features`, `pooled` and (with a head) `logits` from one backbone pass, as the three methods
         compute them; for callers that want several (embedding whole recordings) at the cost of one."""
         h, valid = self._encode(x, channel_ids, channel_mask, patch_mask, deterministic)
@@ -198,8 +232,14 @@ class LaBraMClassifier(nn.Module):
             out["logits"] = self.head(pooled)
         return out
 
-    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                 patch_mask: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+    def __call__(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        deterministic: bool = True,
+    ) -> jnp.ndarray:
         """Head outputs `(B, num_outputs)` (or the pooled features when there is no head)."""
         pooled = self.pooled(x, channel_ids, channel_mask, patch_mask, deterministic)
         return self.head(pooled) if self.num_outputs else pooled
@@ -207,17 +247,27 @@ class LaBraMClassifier(nn.Module):
 
 class MaskedEEGStudent(nn.Module):
     """The pre-training backbone: mask token, blocks, final LayerNorm over all tokens `(B, 1 + N, d)`."""
+
     spec: TransformerSpec
     vocab_size: int = 8192
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                 patch_mask: jnp.ndarray, masked: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+    def __call__(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        masked: jnp.ndarray,
+        deterministic: bool = True,
+    ) -> jnp.ndarray:
         spec = self.spec
-        mask_token = self.param("mask_token", nn.with_logical_partitioning(
-            inits.trunc_normal_one_sigma(0.02), (ax.EMBED,)), (spec.width,))
-        h = NeuralTransformer(spec, name="backbone")(x, channel_ids, channel_mask, patch_mask, masked,
-                                                      mask_token, deterministic)
+        mask_token = self.param(
+            "mask_token", nn.with_logical_partitioning(inits.trunc_normal_one_sigma(0.02), (ax.EMBED,)), (spec.width,)
+        )
+        h = NeuralTransformer(spec, name="backbone")(
+            x, channel_ids, channel_mask, patch_mask, masked, mask_token, deterministic
+        )
         h = layer_norm("norm", dtype=spec.dtype)(h)
         if self.is_initializing():
             # The student's own lm_head is never used by the official forward, but it is in the official
@@ -233,25 +283,44 @@ class LaBraMPretrain(nn.Module):
     the real tokens (batched together), and returns for every token the logits of the pass in which it was
     hidden: `(B, C*A, vocab)`. `ops.losses.mem_loss` turns these into the two cross-entropy terms.
     """
+
     spec: TransformerSpec
     vocab_size: int = 8192
 
     @nn.compact
-    def __call__(self, x: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                 patch_mask: jnp.ndarray, masked: jnp.ndarray, deterministic: bool = True) -> jnp.ndarray:
+    def __call__(
+        self,
+        x: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        masked: jnp.ndarray,
+        deterministic: bool = True,
+    ) -> jnp.ndarray:
         spec = self.spec
         valid = layout.token_mask(channel_mask, patch_mask)
         visible = valid & ~masked
         both = lambda t: jnp.concatenate([t, t], axis=0)  # noqa: E731
         h = MaskedEEGStudent(spec, self.vocab_size, name="student")(
-            both(x), both(channel_ids), both(channel_mask), both(patch_mask),
-            jnp.concatenate([masked, visible], axis=0), deterministic)
+            both(x),
+            both(channel_ids),
+            both(channel_mask),
+            both(patch_mask),
+            jnp.concatenate([masked, visible], axis=0),
+            deterministic,
+        )
         b = x.shape[0]
         hidden = jnp.where(masked[..., None], h[:b, 1:], h[b:, 1:])
         width = spec.width
         # Outer lm_head: PyTorch default init, then the weight re-drawn +-1 sigma; the bias keeps U(+-1/sqrt d).
-        logits = logical_dense(self.vocab_size, (ax.EMBED, ax.VOCAB), inits.trunc_normal_one_sigma(0.02),
-                               inits.torch_default_uniform(width), dtype=spec.dtype, name="lm_head")(hidden)
+        logits = logical_dense(
+            self.vocab_size,
+            (ax.EMBED, ax.VOCAB),
+            inits.trunc_normal_one_sigma(0.02),
+            inits.torch_default_uniform(width),
+            dtype=spec.dtype,
+            name="lm_head",
+        )(hidden)
         if self.is_initializing():
             # Unused in the official forward; kept for one-to-one weights and the official count.
             default = inits.torch_default_uniform(width)

@@ -19,7 +19,8 @@ import functools
 import json
 import pathlib
 import re
-from typing import Literal, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -47,6 +48,7 @@ def official_state_dicts() -> dict[str, dict]:
 
 class Target(NamedTuple):
     """Where an official tensor lives here and how its layout changes."""
+
     collection: str
     path: tuple[str, ...]
     kind: Kind

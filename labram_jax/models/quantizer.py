@@ -55,6 +55,7 @@ class NormEMAQuantizer(nn.Module):
     `losses["quant_loss"]` is the commitment loss; `losses["entropy_loss"]` the entropy penalty, present only
     when `spec.entropy_weight > 0`.
     """
+
     spec: QuantizerSpec
 
     def codewords(self, codes: jnp.ndarray) -> jnp.ndarray:
@@ -62,8 +63,9 @@ class NormEMAQuantizer(nn.Module):
         return jnp.asarray(self.get_variable(COLLECTION, "codebook"))[codes]
 
     @nn.compact
-    def __call__(self, z: jnp.ndarray, token_mask: jnp.ndarray, train: bool = False
-                 ) -> tuple[jnp.ndarray, jnp.ndarray, dict[str, jnp.ndarray]]:
+    def __call__(
+        self, z: jnp.ndarray, token_mask: jnp.ndarray, train: bool = False
+    ) -> tuple[jnp.ndarray, jnp.ndarray, dict[str, jnp.ndarray]]:
         spec = self.spec
         k, d = spec.num_codes, spec.code_dim
 
@@ -74,17 +76,20 @@ class NormEMAQuantizer(nn.Module):
 
         boxed = lambda names, fn: nn.with_logical_partitioning(lambda: fn(), names)  # noqa: E731
         codebook = self.variable(COLLECTION, "codebook", boxed((ax.CODEBOOK, ax.CODE_DIM), codebook_init))
-        ema_embed_avg = self.variable(COLLECTION, "ema_embed_avg",
-                                      boxed((ax.CODEBOOK, ax.CODE_DIM), lambda: codebook.value))
-        ema_cluster_size = self.variable(COLLECTION, "ema_cluster_size",
-                                         boxed((ax.CODEBOOK,), lambda: jnp.zeros((k,), jnp.float32)))
+        ema_embed_avg = self.variable(
+            COLLECTION, "ema_embed_avg", boxed((ax.CODEBOOK, ax.CODE_DIM), lambda: codebook.value)
+        )
+        ema_cluster_size = self.variable(
+            COLLECTION, "ema_cluster_size", boxed((ax.CODEBOOK,), lambda: jnp.zeros((k,), jnp.float32))
+        )
         initted = self.variable(COLLECTION, "initted", lambda: jnp.asarray(not spec.kmeans_init))
         usage = self.variable(COLLECTION, "usage", boxed((ax.CODEBOOK,), lambda: jnp.zeros((k,), jnp.float32)))
         del ema_embed_avg  # never read or written after init, exactly as the reference
         restart = spec.restart_threshold > 0
         if restart:
-            restart_usage = self.variable(COLLECTION, "restart_usage",
-                                          boxed((ax.CODEBOOK,), lambda: jnp.full((k,), 1.0 / k, jnp.float32)))
+            restart_usage = self.variable(
+                COLLECTION, "restart_usage", boxed((ax.CODEBOOK,), lambda: jnp.full((k,), 1.0 / k, jnp.float32))
+            )
             restarts = self.variable(COLLECTION, "restarts", lambda: jnp.zeros((), jnp.int32))
         warm = jnp.asarray(False)
         if spec.continuous_steps != 0:  # -1 (not yet resolved by the trainer) warms up for no step
@@ -106,7 +111,8 @@ class NormEMAQuantizer(nn.Module):
 
             # During a continuous warm-up the codebook waits: k-means runs on the first batch after it.
             new_codebook, new_counts = jax.lax.cond(
-                initted.value | warm, lambda _: (codebook.value, ema_cluster_size.value), run_kmeans, None)
+                initted.value | warm, lambda _: (codebook.value, ema_cluster_size.value), run_kmeans, None
+            )
             codebook.value, ema_cluster_size.value = new_codebook, new_counts
             initted.value = initted.value | ~warm
         if spec.continuous_steps != 0:
@@ -127,7 +133,8 @@ class NormEMAQuantizer(nn.Module):
                     ema = spec.restart_decay * restart_usage.value + (1.0 - spec.restart_decay) * shares
                     rng = self.make_rng("restart") if self.has_rng("restart") else jax.random.PRNGKey(0)
                     new_table, ema, count = vq.restart_dead_codes(
-                        rng, new_table, ema, flat, weights, spec.restart_threshold)
+                        rng, new_table, ema, flat, weights, spec.restart_threshold
+                    )
                     restart_usage.value = keep(restart_usage.value, ema)
                     restarts.value = restarts.value + jnp.where(warm, 0, count)
                 codebook.value = keep(table, new_table)

@@ -23,6 +23,7 @@ class TransformerSpec:
     fine-tuning: the embeddings and the first blocks are frozen, so their backward is never computed,
     and they run without dropout or drop path, as a fixed feature extractor).
     """
+
     width: int = 200
     depth: int = 12
     num_heads: int = 10
@@ -50,7 +51,8 @@ class TransformerSpec:
         if self.patch_input == "eeg" and self.width != 25 * self.conv_channels:
             raise ValueError(
                 f"the temporal encoder yields 25 * conv_channels = {25 * self.conv_channels} features per "
-                f"patch but width is {self.width}; set conv_channels = width / 25")
+                f"patch but width is {self.width}; set conv_channels = width / 25"
+            )
 
     @property
     def head_dim(self) -> int:
@@ -69,10 +71,27 @@ SIZES: dict[str, dict[str, Any]] = {
 }
 
 # VQ-NSP encoder and decoder (ref. §4.1, §4.5): q/v bias, no qk-norm, no layer scale.
-TOKENIZER_ENCODER = dict(width=200, depth=12, num_heads=10, conv_channels=8, qkv_bias=True, qk_norm=False,
-                         layer_scale_init=0.0, init_style="finetune")
-TOKENIZER_DECODER = dict(width=200, depth=3, num_heads=10, conv_channels=8, qkv_bias=True, qk_norm=False,
-                         layer_scale_init=0.0, init_style="finetune", patch_input="codes")
+TOKENIZER_ENCODER = dict(
+    width=200,
+    depth=12,
+    num_heads=10,
+    conv_channels=8,
+    qkv_bias=True,
+    qk_norm=False,
+    layer_scale_init=0.0,
+    init_style="finetune",
+)
+TOKENIZER_DECODER = dict(
+    width=200,
+    depth=3,
+    num_heads=10,
+    conv_channels=8,
+    qkv_bias=True,
+    qk_norm=False,
+    layer_scale_init=0.0,
+    init_style="finetune",
+    patch_input="codes",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +106,7 @@ class QuantizerSpec:
     before k-means initialises the codebook and quantisation starts; -1 stands for "the optimiser's
     warm-up", which the trainer turns into a number of steps (`stages.tokenizer.resolve_continuous_steps`).
     """
+
     num_codes: int = 8192
     code_dim: int = 64
     decay: float = 0.99
@@ -101,16 +121,22 @@ class QuantizerSpec:
 
     def __post_init__(self):
         if not 0.0 <= self.restart_threshold < 1.0:
-            raise ValueError(f"restart_threshold {self.restart_threshold} must be in [0, 1): a code is restarted "
-                             "when its usage share falls below that fraction of uniform use (0 = never)")
+            raise ValueError(
+                f"restart_threshold {self.restart_threshold} must be in [0, 1): a code is restarted "
+                "when its usage share falls below that fraction of uniform use (0 = never)"
+            )
         if not 0.0 <= self.restart_decay < 1.0:
             raise ValueError(f"restart_decay {self.restart_decay} must be in [0, 1)")
         if self.entropy_weight < 0 or self.entropy_temperature <= 0:
-            raise ValueError(f"entropy_weight {self.entropy_weight} must be >= 0 and entropy_temperature "
-                             f"{self.entropy_temperature} > 0")
+            raise ValueError(
+                f"entropy_weight {self.entropy_weight} must be >= 0 and entropy_temperature "
+                f"{self.entropy_temperature} > 0"
+            )
         if self.continuous_steps < -1:
-            raise ValueError(f"continuous_steps {self.continuous_steps} must be a number of steps, 0 (off) or -1 "
-                             "(the optimiser's warm-up)")
+            raise ValueError(
+                f"continuous_steps {self.continuous_steps} must be a number of steps, 0 (off) or -1 "
+                "(the optimiser's warm-up)"
+            )
 
 
 def size_spec(size: str, **overrides: Any) -> TransformerSpec:

@@ -13,6 +13,7 @@ from labram_jax.models.layers import GELU, logical_dense
 from labram_jax.models.spec import TransformerSpec
 from labram_jax.ops.masked_stats import masked_mean_var
 
+
 class MaskedGroupNorm(nn.Module):
     """GroupNorm whose statistics pool over all real tokens of a sample (ref. §9.1) and skip padded ones.
 
@@ -20,6 +21,7 @@ class MaskedGroupNorm(nn.Module):
     over (real tokens x W x K/groups), eps 1e-5, then a per-channel affine, as PyTorch's GroupNorm on the
     official `(B, K, N, W)` image. With no padding this is exactly the reference.
     """
+
     num_groups: int = 4
     epsilon: float = 1e-5
 
@@ -42,6 +44,7 @@ class TemporalConv(nn.Module):
     each 200-sample patch on its own (kernel height 1 in the reference), GroupNorm statistics shared across
     the sample; the output is flattened time-major, channel-minor (feature `t*k + ch`).
     """
+
     spec: TransformerSpec
 
     def _conv(self, features: int, kernel: int, stride: int, padding: int, fan_in: int, name: str) -> nn.Conv:
@@ -49,10 +52,16 @@ class TemporalConv(nn.Module):
             kernel_init, bias_init = inits.trunc_normal_one_sigma(0.02), inits.zeros
         else:  # PyTorch's Conv2d default: modeling_finetune's _init_weights leaves convs alone.
             kernel_init = bias_init = inits.torch_default_uniform(fan_in)
-        return nn.Conv(features, (kernel,), strides=(stride,), padding=[(padding, padding)],
-                       dtype=self.spec.dtype, name=name,
-                       kernel_init=nn.with_logical_partitioning(kernel_init, (ax.CONV_WIDTH, ax.CONV_IN, ax.CONV_OUT)),
-                       bias_init=nn.with_logical_partitioning(bias_init, (ax.CONV_OUT,)))
+        return nn.Conv(
+            features,
+            (kernel,),
+            strides=(stride,),
+            padding=[(padding, padding)],
+            dtype=self.spec.dtype,
+            name=name,
+            kernel_init=nn.with_logical_partitioning(kernel_init, (ax.CONV_WIDTH, ax.CONV_IN, ax.CONV_OUT)),
+            bias_init=nn.with_logical_partitioning(bias_init, (ax.CONV_OUT,)),
+        )
 
     @nn.compact
     def __call__(self, eeg_uv: jnp.ndarray, token_mask: jnp.ndarray) -> jnp.ndarray:
@@ -71,12 +80,14 @@ class TemporalConv(nn.Module):
 
 class CodePatchEmbed(nn.Module):
     """The tokenizer decoder's input layer: a 1x1 conv (a Dense) from codewords to the width (ref. §1.3)."""
+
     spec: TransformerSpec
 
     @nn.compact
     def __call__(self, codes: jnp.ndarray, token_mask: jnp.ndarray) -> jnp.ndarray:
         b, c, a, f = codes.shape
         init = inits.torch_default_uniform(f)  # Conv2d default init, untouched by _init_weights
-        x = logical_dense(self.spec.width, (ax.CODE_IN, ax.EMBED), init, init, dtype=self.spec.dtype,
-                          name="proj")(codes.reshape(b, c * a, f))
+        x = logical_dense(self.spec.width, (ax.CODE_IN, ax.EMBED), init, init, dtype=self.spec.dtype, name="proj")(
+            codes.reshape(b, c * a, f)
+        )
         return jnp.where(token_mask[..., None], x, 0)

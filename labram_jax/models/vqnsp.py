@@ -10,9 +10,9 @@ import jax.numpy as jnp
 from labram_jax import layout
 from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
+from labram_jax.models.layers import logical_dense
 from labram_jax.models.neural_transformer import LaBraMClassifier
 from labram_jax.models.quantizer import NormEMAQuantizer
-from labram_jax.models.layers import logical_dense
 from labram_jax.models.spec import QuantizerSpec, TransformerSpec
 from labram_jax.ops import fourier
 from labram_jax.ops.losses import masked_mse, tokenizer_loss
@@ -20,6 +20,7 @@ from labram_jax.ops.losses import masked_mse, tokenizer_loss
 
 class TaskLayer(nn.Module):
     """`Linear -> Tanh -> Linear` in float32 (the reference disables autocast around the encode head)."""
+
     hidden: int
     out: int
     out_axis: str = ax.EMBED
@@ -27,10 +28,12 @@ class TaskLayer(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         kernel = inits.trunc_normal(0.02)
-        x = logical_dense(self.hidden, (ax.EMBED, ax.MLP), kernel, dtype=jnp.float32,
-                          name="dense_in")(x.astype(jnp.float32))
-        return logical_dense(self.out, (ax.MLP, self.out_axis), kernel, dtype=jnp.float32,
-                             name="dense_out")(jnp.tanh(x))
+        x = logical_dense(self.hidden, (ax.EMBED, ax.MLP), kernel, dtype=jnp.float32, name="dense_in")(
+            x.astype(jnp.float32)
+        )
+        return logical_dense(self.out, (ax.MLP, self.out_axis), kernel, dtype=jnp.float32, name="dense_out")(
+            jnp.tanh(x)
+        )
 
 
 class VQNSP(nn.Module):
@@ -38,6 +41,7 @@ class VQNSP(nn.Module):
 
     Inputs follow `labram_jax.layout`: `eeg (B, C, A, 200)` in microvolts plus channel ids and masks.
     """
+
     encoder_spec: TransformerSpec
     decoder_spec: TransformerSpec
     quantizer_spec: QuantizerSpec = QuantizerSpec()
@@ -47,34 +51,54 @@ class VQNSP(nn.Module):
         self.encoder = LaBraMClassifier(self.encoder_spec, num_outputs=0)
         self.decoder = LaBraMClassifier(
             dataclasses.replace(self.decoder_spec, patch_input="codes", code_dim=self.quantizer_spec.code_dim),
-            num_outputs=0)
+            num_outputs=0,
+        )
         self.encode_task_layer = TaskLayer(width, self.quantizer_spec.code_dim, ax.CODE_DIM)
         self.decode_task_layer = TaskLayer(width, self.encoder_spec.patch_size)
         self.decode_task_layer_angle = TaskLayer(width, self.encoder_spec.patch_size)
         self.quantize = NormEMAQuantizer(self.quantizer_spec)
 
-    def encode(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-               patch_mask: jnp.ndarray, train: bool = False):
+    def encode(
+        self,
+        eeg: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        train: bool = False,
+    ):
         """-> (straight-through codewords `(B, N, D)`, codes `(B, N)` channel-major, quantiser losses)."""
         valid = layout.token_mask(channel_mask, patch_mask)
         h = self.encoder.features(eeg, channel_ids, channel_mask, patch_mask, deterministic=not train)
         return self.quantize(self.encode_task_layer(h), valid, train)
 
-    def get_codebook_indices(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                             patch_mask: jnp.ndarray) -> jnp.ndarray:
+    def get_codebook_indices(
+        self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray, patch_mask: jnp.ndarray
+    ) -> jnp.ndarray:
         """The pre-training targets: `(B, C*A)` code indices (meaningless at padded tokens)."""
         return self.encode(eeg, channel_ids, channel_mask, patch_mask)[1]
 
-    def decode(self, quantized: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-               patch_mask: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, jnp.ndarray]:
+    def decode(
+        self,
+        quantized: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        train: bool = False,
+    ) -> tuple[jnp.ndarray, jnp.ndarray]:
         """Codewords `(B, N, D)` -> predicted z-scored amplitude and phase `(B, N, 200)`."""
         b, c = channel_ids.shape
         grid = quantized.reshape(b, c, -1, quantized.shape[-1])
         h = self.decoder.features(grid, channel_ids, channel_mask, patch_mask, deterministic=not train)
         return self.decode_task_layer(h), self.decode_task_layer_angle(h)
 
-    def one_code_losses(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                        patch_mask: jnp.ndarray, code: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    def one_code_losses(
+        self,
+        eeg: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        code: jnp.ndarray,
+    ) -> tuple[jnp.ndarray, jnp.ndarray]:
         """Amplitude and phase losses when every token is given codeword `code` (a scalar index).
 
         The decoder then sees nothing but its channel and time embeddings: the losses say how much of the
@@ -87,8 +111,14 @@ class VQNSP(nn.Module):
         amp_target, phase_target = fourier.fourier_targets(eeg / layout.INPUT_SCALE, valid)
         return masked_mse(amplitude, amp_target, valid), masked_mse(phase, phase_target, valid)
 
-    def __call__(self, eeg: jnp.ndarray, channel_ids: jnp.ndarray, channel_mask: jnp.ndarray,
-                 patch_mask: jnp.ndarray, train: bool = False) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
+    def __call__(
+        self,
+        eeg: jnp.ndarray,
+        channel_ids: jnp.ndarray,
+        channel_mask: jnp.ndarray,
+        patch_mask: jnp.ndarray,
+        train: bool = False,
+    ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
         valid = layout.token_mask(channel_mask, patch_mask)
         quantized, codes, quantizer_losses = self.encode(eeg, channel_ids, channel_mask, patch_mask, train)
         amplitude, phase = self.decode(quantized, channel_ids, channel_mask, patch_mask, train)

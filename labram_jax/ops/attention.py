@@ -56,7 +56,7 @@ def _attention_bwd(scale, res, do):
     # dVᵀ = dOᵀ P and dKᵀ = s·Qᵀ dS, results in the (hd x N) layout of the inputs (module docstring).
     dvt = jnp.einsum("bhqd,bhqk->bhdk", do, p, preferred_element_type=f32)
     dp = jnp.einsum("bhqd,bhdk->bhqk", do, vt, preferred_element_type=f32)
-    delta = jnp.sum(do.astype(f32) * o.astype(f32), axis=-1, keepdims=True)   # = rowsum(P ⊙ dP)
+    delta = jnp.sum(do.astype(f32) * o.astype(f32), axis=-1, keepdims=True)  # = rowsum(P ⊙ dP)
     ds = (p.astype(f32) * (dp - delta)).astype(q.dtype)
     dq = jnp.einsum("bhqk,bhdk->bhqd", ds, kt, preferred_element_type=f32) * scale
     dkt = jnp.einsum("bhqd,bhqk->bhdk", q, ds, preferred_element_type=f32) * scale
@@ -66,8 +66,9 @@ def _attention_bwd(scale, res, do):
 _attention.defvjp(_attention_fwd, _attention_bwd)
 
 
-def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array,
-                      scale: float | None = None) -> jax.Array:
+def softmax_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Array, scale: float | None = None
+) -> jax.Array:
     """Multi-head attention over `(B, N, H, hd)` queries/keys/values with a `(B, N)` boolean key mask.
 
     Same result as `jax.nn.dot_product_attention(q, k, v, mask=key_mask[:, None, None, :], scale=scale)`
@@ -76,6 +77,7 @@ def softmax_attention(q: jax.Array, k: jax.Array, v: jax.Array, key_mask: jax.Ar
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     # Keys and values go in as (B, H, hd, N): their gradients then come out of the backward's products
     # in that layout, with no transpose for XLA to fold back into the products.
-    out = _attention(jnp.transpose(q, (0, 2, 1, 3)), jnp.transpose(k, (0, 2, 3, 1)),
-                     jnp.transpose(v, (0, 2, 3, 1)), key_mask, scale)
+    out = _attention(
+        jnp.transpose(q, (0, 2, 1, 3)), jnp.transpose(k, (0, 2, 3, 1)), jnp.transpose(v, (0, 2, 3, 1)), key_mask, scale
+    )
     return jnp.transpose(out, (0, 2, 1, 3))

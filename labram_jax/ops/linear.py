@@ -69,12 +69,14 @@ def einsum(equation: str, x: jax.Array, w: jax.Array, dtype) -> jax.Array:
     return _mixed_einsum(equation, x, w)
 
 
-def dot_general(lhs: jax.Array, rhs: jax.Array, dimension_numbers, precision=None,
-                preferred_element_type=None) -> jax.Array:
+def dot_general(
+    lhs: jax.Array, rhs: jax.Array, dimension_numbers, precision=None, preferred_element_type=None
+) -> jax.Array:
     """`nn.Dense(dot_general=...)`: its `(..., in) x (in, out)` product through `einsum` above."""
     (lc, rc), (lb, rb) = dimension_numbers
     if lb or rb or tuple(lc) != (lhs.ndim - 1,) or tuple(rc) != (0,) or rhs.ndim != 2:
-        return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision=precision,
-                                   preferred_element_type=preferred_element_type)
-    letters = "abcdefghijklmnopqrstuvw"[:lhs.ndim - 1]
+        return jax.lax.dot_general(
+            lhs, rhs, dimension_numbers, precision=precision, preferred_element_type=preferred_element_type
+        )
+    letters = "abcdefghijklmnopqrstuvw"[: lhs.ndim - 1]
     return einsum(f"{letters}y,yz->{letters}z", lhs, rhs, lhs.dtype)

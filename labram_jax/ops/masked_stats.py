@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 
-def masked_mean(x: jnp.ndarray, mask: jnp.ndarray, axis: int | Sequence[int] | None = None,
-                keepdims: bool = False) -> jnp.ndarray:
+def masked_mean(
+    x: jnp.ndarray, mask: jnp.ndarray, axis: int | Sequence[int] | None = None, keepdims: bool = False
+) -> jnp.ndarray:
     """Mean of `x` over `axis` counting only entries where `mask` (broadcast to `x`) is True.
 
     An all-masked reduction returns 0 rather than NaN, so fully padded rows stay finite.
@@ -20,8 +21,9 @@ def masked_mean(x: jnp.ndarray, mask: jnp.ndarray, axis: int | Sequence[int] | N
     return total / jnp.maximum(count, 1)
 
 
-def masked_mean_var(x: jnp.ndarray, mask: jnp.ndarray, axis: int | Sequence[int],
-                    ddof: int = 0) -> tuple[jnp.ndarray, jnp.ndarray]:
+def masked_mean_var(
+    x: jnp.ndarray, mask: jnp.ndarray, axis: int | Sequence[int], ddof: int = 0
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Mean and variance over `axis` of the unmasked entries, keeping dims (two-pass, like PyTorch).
 
     `ddof=0` is the biased variance of GroupNorm/LayerNorm; `ddof=1` the unbiased one of `torch.std`.

@@ -16,8 +16,9 @@ from labram_jax.ops.masked_stats import l2_normalize
 
 def squared_distances(z: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
     """`||z||^2 + ||e||^2 - 2 z.e` for `(M, D)` vectors against a `(K, D)` codebook -> `(M, K)`."""
-    return (jnp.sum(z * z, axis=-1, keepdims=True) + jnp.sum(codebook * codebook, axis=-1)[None, :]
-            - 2.0 * z @ codebook.T)
+    return (
+        jnp.sum(z * z, axis=-1, keepdims=True) + jnp.sum(codebook * codebook, axis=-1)[None, :] - 2.0 * z @ codebook.T
+    )
 
 
 def nearest_codes(z: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
@@ -35,8 +36,9 @@ def code_counts(codes: jnp.ndarray, weights: jnp.ndarray, num_codes: int) -> jnp
     return jnp.zeros((num_codes,), jnp.float32).at[codes].add(weights.astype(jnp.float32))
 
 
-def ema_codebook_update(codebook: jnp.ndarray, z: jnp.ndarray, codes: jnp.ndarray, weights: jnp.ndarray,
-                        decay: float) -> tuple[jnp.ndarray, jnp.ndarray]:
+def ema_codebook_update(
+    codebook: jnp.ndarray, z: jnp.ndarray, codes: jnp.ndarray, weights: jnp.ndarray, decay: float
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """One norm-EMA step of `NormEMAVectorQuantizer` (training only); returns `(new_codebook, bins)`.
 
     `m_j = l2norm(sum of z assigned to j / max(bins_j, 1))`, `m_j = e_j` for unused codes, then
@@ -74,8 +76,9 @@ def sample_real(rng: jax.Array, weights: jnp.ndarray, num_clusters: int) -> jnp.
     return jnp.where(num_valid >= num_clusters, without_replacement, with_replacement)
 
 
-def kmeans_cosine(rng: jax.Array, samples: jnp.ndarray, weights: jnp.ndarray, num_clusters: int,
-                  num_iters: int = 10) -> tuple[jnp.ndarray, jnp.ndarray]:
+def kmeans_cosine(
+    rng: jax.Array, samples: jnp.ndarray, weights: jnp.ndarray, num_clusters: int, num_iters: int = 10
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Spherical k-means of the reference (`kmeans(..., use_cosine_sim=True)`); returns `(means, bins)`.
 
     Each iteration assigns by the largest dot product, averages the members, l2-normalises, and keeps the
@@ -91,8 +94,7 @@ def kmeans_cosine(rng: jax.Array, samples: jnp.ndarray, weights: jnp.ndarray, nu
         new_means = l2_normalize(sums / jnp.maximum(bins, 1.0)[:, None])
         return (jnp.where((bins == 0)[:, None], means, new_means), bins), None
 
-    (means, bins), _ = jax.lax.scan(step, (means, jnp.zeros((num_clusters,), jnp.float32)), None,
-                                    length=num_iters)
+    (means, bins), _ = jax.lax.scan(step, (means, jnp.zeros((num_clusters,), jnp.float32)), None, length=num_iters)
     return means, bins
 
 
@@ -102,9 +104,14 @@ def usage_shares(codes: jnp.ndarray, weights: jnp.ndarray, num_codes: int) -> jn
     return counts / jnp.maximum(jnp.sum(counts), 1.0)
 
 
-def restart_dead_codes(rng: jax.Array, codebook: jnp.ndarray, usage_ema: jnp.ndarray, z: jnp.ndarray,
-                       weights: jnp.ndarray, threshold: float
-                       ) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+def restart_dead_codes(
+    rng: jax.Array,
+    codebook: jnp.ndarray,
+    usage_ema: jnp.ndarray,
+    z: jnp.ndarray,
+    weights: jnp.ndarray,
+    threshold: float,
+) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]:
     """Dead-code restart (not in the reference; Jukebox, ESM3): `(codebook, usage_ema, restarted)`.
 
     A code is dead when its usage EMA (its share of the real vectors, `1 / K` under uniform use) is below
@@ -123,8 +130,9 @@ def restart_dead_codes(rng: jax.Array, codebook: jnp.ndarray, usage_ema: jnp.nda
     return new_codebook, new_usage, jnp.sum(dead).astype(jnp.int32)
 
 
-def code_entropies(z: jnp.ndarray, codebook: jnp.ndarray, weights: jnp.ndarray, temperature: float
-                   ) -> tuple[jnp.ndarray, jnp.ndarray]:
+def code_entropies(
+    z: jnp.ndarray, codebook: jnp.ndarray, weights: jnp.ndarray, temperature: float
+) -> tuple[jnp.ndarray, jnp.ndarray]:
     """`(mean per-vector entropy, entropy of the mean)` of soft code assignments, in nats.
 
     Each vector's assignment is `softmax(-||z - e_k||^2 / temperature)` over the codes; the first entropy

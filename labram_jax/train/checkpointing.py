@@ -35,47 +35,76 @@ class RunCheckpoints:
         self.monitor = monitor
         self.latest = ocp.CheckpointManager(
             os.path.join(workdir, checkpoints.LATEST_DIR),
-            options=ocp.CheckpointManagerOptions(max_to_keep=ck.keep, create=True,
-                                                 enable_async_checkpointing=ck.async_save))
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=ck.keep, create=True, enable_async_checkpointing=ck.async_save
+            ),
+        )
         self.best = None
         if monitor is not None and ck.keep_best > 0:
             name, mode = monitor
             self.best = ocp.CheckpointManager(
                 os.path.join(workdir, checkpoints.BEST_DIR),
                 options=ocp.CheckpointManagerOptions(
-                    max_to_keep=ck.keep_best, create=True, enable_async_checkpointing=ck.async_save,
-                    best_fn=lambda metrics: metrics[name], best_mode=mode))
+                    max_to_keep=ck.keep_best,
+                    create=True,
+                    enable_async_checkpointing=ck.async_save,
+                    best_fn=lambda metrics: metrics[name],
+                    best_mode=mode,
+                ),
+            )
 
     def latest_step(self) -> int | None:
         return self.latest.latest_step()
 
     def save(self, state: TrainState, step: int, data_iterator: Any, meta: dict[str, Any]) -> None:
-        self.latest.save(step, args=ocp.args.Composite(**{
-            checkpoints.MODEL: ocp.args.StandardSave(_model_item(state)),
-            checkpoints.TRAIN: ocp.args.StandardSave(_train_item(state)),
-            checkpoints.DATA: grain.checkpoint.CheckpointSave(data_iterator),
-            checkpoints.META: ocp.args.JsonSave(meta)}), force=True)
+        self.latest.save(
+            step,
+            args=ocp.args.Composite(
+                **{
+                    checkpoints.MODEL: ocp.args.StandardSave(_model_item(state)),
+                    checkpoints.TRAIN: ocp.args.StandardSave(_train_item(state)),
+                    checkpoints.DATA: grain.checkpoint.CheckpointSave(data_iterator),
+                    checkpoints.META: ocp.args.JsonSave(meta),
+                }
+            ),
+            force=True,
+        )
 
     def save_best(self, state: TrainState, step: int, meta: dict[str, Any], value: float) -> bool:
         """Offers `step` to the best manager; non-finite values are never "best"."""
         if self.best is None or value is None or not math.isfinite(value):
             return False
-        self.best.save(step, args=ocp.args.Composite(**{
-            checkpoints.MODEL: ocp.args.StandardSave(_model_item(state)),
-            checkpoints.META: ocp.args.JsonSave(meta)}), metrics={self.monitor[0]: value}, force=True)
+        self.best.save(
+            step,
+            args=ocp.args.Composite(
+                **{
+                    checkpoints.MODEL: ocp.args.StandardSave(_model_item(state)),
+                    checkpoints.META: ocp.args.JsonSave(meta),
+                }
+            ),
+            metrics={self.monitor[0]: value},
+            force=True,
+        )
         return True
 
     def restore(self, abstract: TrainState, data_iterator: Any, step: int | None = None) -> TrainState:
         """The state (placed as `abstract`'s shardings) and the data iterator's position at `step`."""
         step = self.latest.latest_step() if step is None else step
-        restored = self.latest.restore(step, args=ocp.args.Composite(**{
-            checkpoints.MODEL: ocp.args.StandardRestore(_model_item(abstract)),
-            checkpoints.TRAIN: ocp.args.StandardRestore(_train_item(abstract)),
-            checkpoints.DATA: grain.checkpoint.CheckpointRestore(data_iterator)}))
+        restored = self.latest.restore(
+            step,
+            args=ocp.args.Composite(
+                **{
+                    checkpoints.MODEL: ocp.args.StandardRestore(_model_item(abstract)),
+                    checkpoints.TRAIN: ocp.args.StandardRestore(_train_item(abstract)),
+                    checkpoints.DATA: grain.checkpoint.CheckpointRestore(data_iterator),
+                }
+            ),
+        )
         model, train = restored[checkpoints.MODEL], restored[checkpoints.TRAIN]
         extra = {k: v for k, v in model.items() if k != "params"}
-        return TrainState(step=train["step"], params=model["params"], opt_state=train["opt_state"], extra=extra,
-                          rng=train["rng"])
+        return TrainState(
+            step=train["step"], params=model["params"], opt_state=train["opt_state"], extra=extra, rng=train["rng"]
+        )
 
     def restore_best_model(self, abstract: TrainState) -> tuple[int, dict[str, Any]] | None:
         """`(step, {"params", ...})` of the best checkpoint, or None when there is none."""
@@ -85,8 +114,9 @@ class RunCheckpoints:
         step = self.best.best_step()
         if step is None:
             return None
-        restored = self.best.restore(step, args=ocp.args.Composite(**{
-            checkpoints.MODEL: ocp.args.StandardRestore(_model_item(abstract))}))
+        restored = self.best.restore(
+            step, args=ocp.args.Composite(**{checkpoints.MODEL: ocp.args.StandardRestore(_model_item(abstract))})
+        )
         return step, restored[checkpoints.MODEL]
 
     def wait(self) -> None:

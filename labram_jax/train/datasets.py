@@ -25,7 +25,7 @@ _MANUAL_DIR_HINT = {
     "tuev": "--manual_dir=<folder with TUEV's edf/ tree>",
     "eeg_corpus": "--manual_dir=<folder of your recordings>",
     "eeg_labelled": "--manual_dir=<folder of your recordings> (--events=DESC=CLASS,... --tmin=S --tmax=S | "
-                    "--table=labels.csv)",
+    "--table=labels.csv)",
 }
 
 
@@ -58,9 +58,11 @@ def open_source(name: str, split: str, data_dir: str, field: str) -> loaders.Dat
     root = os.path.expanduser(data_dir)
     builder_dir = os.path.join(root, *name.split("/"))
     if not os.path.isdir(builder_dir):
-        raise ConfigError(f"{field}: dataset {name!r} is not built in data_dir {data_dir!r} (no {builder_dir}). "
-                          f"Build it with:\n  {build_command(name, data_dir)}\nor point --config.data.data_dir "
-                          "at the folder that holds it.")
+        raise ConfigError(
+            f"{field}: dataset {name!r} is not built in data_dir {data_dir!r} (no {builder_dir}). "
+            f"Build it with:\n  {build_command(name, data_dir)}\nor point --config.data.data_dir "
+            "at the folder that holds it."
+        )
     try:
         return loaders.open_tfds(name, root, split)
     except FileNotFoundError as err:
@@ -70,8 +72,10 @@ def open_source(name: str, split: str, data_dir: str, field: str) -> loaders.Dat
 def sources(config: ml_collections.ConfigDict, which: str) -> list[tuple[str, loaders.DataSource]]:
     """`[(label, source)]` of `config.data.<which>` ("train", "validation" or "test")."""
     default_split = {"train": "train", "validation": "validation", "test": "test"}[which]
-    return [(f"{name}:{split}", open_source(name, split, config.data.data_dir, f"config.data.{which}"))
-            for name, split in entries(config.data.get(which, ""), default_split)]
+    return [
+        (f"{name}:{split}", open_source(name, split, config.data.data_dir, f"config.data.{which}"))
+        for name, split in entries(config.data.get(which, ""), default_split)
+    ]
 
 
 def local_batch_size(global_batch: int) -> int:
@@ -81,11 +85,18 @@ def local_batch_size(global_batch: int) -> int:
 def train_loader(config: ml_collections.ConfigDict, train: list[tuple[str, Any]]):
     data = config.data
     weights = list(data.weights) if data.get("weights") else None
-    return loaders.make_loader([s for _, s in train], batch_size=local_batch_size(config.optim.batch_size),
-                                max_channels=data.max_channels, max_patches=data.max_patches, seed=config.seed,
-                                shard_index=jax.process_index(), shard_count=jax.process_count(),
-                                weights=weights, shuffle=data.get("shuffle", True),
-                                num_workers=data.get("num_workers", 0))
+    return loaders.make_loader(
+        [s for _, s in train],
+        batch_size=local_batch_size(config.optim.batch_size),
+        max_channels=data.max_channels,
+        max_patches=data.max_patches,
+        seed=config.seed,
+        shard_index=jax.process_index(),
+        shard_count=jax.process_count(),
+        weights=weights,
+        shuffle=data.get("shuffle", True),
+        num_workers=data.get("num_workers", 0),
+    )
 
 
 def eval_batch_size(config: ml_collections.ConfigDict) -> int:
@@ -95,9 +106,14 @@ def eval_batch_size(config: ml_collections.ConfigDict) -> int:
 
 def eval_loader(config: ml_collections.ConfigDict, source: Any, batch_size: int):
     data = config.data
-    return loaders.make_eval_loader(source, batch_size=local_batch_size(batch_size),
-                                     max_channels=data.max_channels, max_patches=data.max_patches,
-                                     shard_index=jax.process_index(), shard_count=jax.process_count())
+    return loaders.make_eval_loader(
+        source,
+        batch_size=local_batch_size(batch_size),
+        max_channels=data.max_channels,
+        max_patches=data.max_patches,
+        shard_index=jax.process_index(),
+        shard_count=jax.process_count(),
+    )
 
 
 def steps_per_epoch(config: ml_collections.ConfigDict, train: list[tuple[str, Any]]) -> int:
@@ -105,6 +121,8 @@ def steps_per_epoch(config: ml_collections.ConfigDict, train: list[tuple[str, An
     total = sum(len(s) for _, s in train)
     steps = total // config.optim.batch_size
     if steps == 0:
-        raise ConfigError(f"config.optim.batch_size={config.optim.batch_size} exceeds the {total} training "
-                          f"examples of config.data.train={config.data.train!r}; lower the batch size")
+        raise ConfigError(
+            f"config.optim.batch_size={config.optim.batch_size} exceeds the {total} training "
+            f"examples of config.data.train={config.data.train!r}; lower the batch size"
+        )
     return steps

@@ -149,9 +149,7 @@ def regression_metrics(targets: np.ndarray, preds: np.ndarray) -> dict[str, floa
 
 def confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """`(K, K)` counts, rows = true class, columns = predicted class, all `K` classes present."""
-    return skm.confusion_matrix(
-        _as_labels(labels), _as_labels(predictions), labels=list(range(num_classes))
-    )
+    return skm.confusion_matrix(_as_labels(labels), _as_labels(predictions), labels=list(range(num_classes)))
 
 
 _TASKS: dict[str, Callable[[np.ndarray, np.ndarray], dict[str, float]]] = {

@@ -1,7 +1,7 @@
 """The one training loop. Each stage (`labram_jax.train.stages`) supplies its model, loss and metrics.
 
-    config -> datasets -> mesh + shardings -> state (fresh, pre-trained parts, or resumed) -> jitted steps
-    -> metrics (JSONL, TensorBoard, progress bar) -> Orbax checkpoints -> evaluation -> plots, results.json
+config -> datasets -> mesh + shardings -> state (fresh, pre-trained parts, or resumed) -> jitted steps
+-> metrics (JSONL, TensorBoard, progress bar) -> Orbax checkpoints -> evaluation -> plots, results.json
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ class Trainer:
             valid = np.concatenate(valid_all)
             merged = {k: np.concatenate(v)[valid] for k, v in per_example.items()}
             if "index" in merged and len(np.unique(merged["index"])) != len(source):
-                raise RuntimeError(f"evaluation of {label} saw {len(np.unique(merged['index']))} distinct examples "
-                                   f"of {len(source)}")
+                raise RuntimeError(
+                    f"evaluation of {label} saw {len(np.unique(merged['index']))} distinct examples of {len(source)}"
+                )
             metrics = self.stage.summarize(merged, sums)
             results[label] = {"metrics": metrics, "per_example": merged, "sums": sums}
         return results
@@ -156,8 +157,9 @@ class Trainer:
             ckpt.close()
             writer.close()
 
-    def _train(self, state: TrainState, loader: Any, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any,
-               start: int) -> TrainState:
+    def _train(
+        self, state: TrainState, loader: Any, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any, start: int
+    ) -> TrainState:
         config = self.config
         log_every = max(1, config.log.every_steps)
         ckpt_every = config.checkpoint.every_steps or self.steps_per_epoch
@@ -165,19 +167,30 @@ class Trainer:
         last_saved = start if start else None
         pending: tuple[int, Any] | None = None
         window: list[dict[str, float]] = []
-        bar = tqdm(total=self.total_steps, initial=start, desc=config.stage, unit="step", dynamic_ncols=True,
-                   disable=not _is_primary() or not config.log.progress, smoothing=0.1)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=start,
+            desc=config.stage,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not _is_primary() or not config.log.progress,
+            smoothing=0.1,
+        )
 
         def check(step: int, metrics: Any) -> None:
             values = {k: float(v) for k, v in jax.device_get(metrics).items()}
             if not math.isfinite(values["loss"]):
-                where = f"the last complete checkpoint is step {last_saved} in " \
-                        f"{os.path.join(self.workdir, checkpoints.LATEST_DIR)}" if last_saved is not None \
+                where = (
+                    f"the last complete checkpoint is step {last_saved} in "
+                    f"{os.path.join(self.workdir, checkpoints.LATEST_DIR)}"
+                    if last_saved is not None
                     else "no checkpoint was saved yet"
+                )
                 raise NonFiniteLossError(
                     f"[{config.stage}] loss is {values['loss']} at step {step}; stopping. {where}. Lower "
                     "config.optim.lr, enable config.optim.clip_grad_norm, or use float32 compute "
-                    "(config.model.dtype).")
+                    "(config.model.dtype)."
+                )
             window.append(values)
             bar.update(1)
             bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}", refresh=False)
@@ -213,8 +226,7 @@ class Trainer:
             print(f"[{config.stage}] {self.total_steps - start} steps at {rate:.2f} steps/s")
         return state
 
-    def _validate(self, state: TrainState, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any,
-                  step: int) -> None:
+    def _validate(self, state: TrainState, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any, step: int) -> None:
         if not self.eval_sources["validation"]:
             return
         results = self.evaluate(state.params, state.extra, frozen, "validation")
@@ -225,13 +237,18 @@ class Trainer:
             first = next(iter(results.values()))["metrics"]
             value = first.get(monitor[0])
             if value is None:
-                raise ConfigError(f"monitor {monitor[0]!r} is not a validation metric of this stage; choose one of "
-                                  f"{sorted(first)} (config.task.monitor)")
-            ckpt.save_best(state, step, self.meta(step, monitor=monitor[0], monitor_mode=monitor[1],
-                                                  monitor_value=float(value)), float(value))
+                raise ConfigError(
+                    f"monitor {monitor[0]!r} is not a validation metric of this stage; choose one of "
+                    f"{sorted(first)} (config.task.monitor)"
+                )
+            ckpt.save_best(
+                state,
+                step,
+                self.meta(step, monitor=monitor[0], monitor_mode=monitor[1], monitor_value=float(value)),
+                float(value),
+            )
 
-    def _finish(self, state: TrainState, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any
-                ) -> dict[str, Any]:
+    def _finish(self, state: TrainState, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any) -> dict[str, Any]:
         config, stage = self.config, self.stage
         ckpt.wait()
         selected_step, params, extra = int(jax.device_get(state.step)), state.params, state.extra
@@ -240,9 +257,14 @@ class Trainer:
         if best is not None:
             selected_step, model = best
             params, extra = step_builder.split_params(model)
-        results: dict[str, Any] = {"stage": config.stage, "kind": stage.kind, "workdir": self.workdir,
-                                   "steps": self.total_steps, "selected_step": selected_step,
-                                   "monitor": list(stage.monitor() or [])}
+        results: dict[str, Any] = {
+            "stage": config.stage,
+            "kind": stage.kind,
+            "workdir": self.workdir,
+            "steps": self.total_steps,
+            "selected_step": selected_step,
+            "monitor": list(stage.monitor() or []),
+        }
         evaluated, plot_inputs = self._evaluate_splits(params, extra, frozen)
         results.update(evaluated)
         for which, per_label in evaluated.items():
@@ -258,8 +280,9 @@ class Trainer:
             self._write_results(results, records, plot_inputs)
         return results
 
-    def _evaluate_splits(self, params: Any, extra: Any, frozen: Any
-                         ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, np.ndarray]]:
+    def _evaluate_splits(
+        self, params: Any, extra: Any, frozen: Any
+    ) -> tuple[dict[str, dict[str, dict[str, float]]], dict[str, np.ndarray]]:
         """`({split: {dataset: metrics}}, plot inputs)` of the validation and test datasets; the plot inputs
         (confusion matrix, code counts) come from the first dataset that has them."""
         results: dict[str, dict[str, dict[str, float]]] = {}
@@ -275,12 +298,18 @@ class Trainer:
                     plot_inputs.setdefault("code_counts", np.asarray(r["sums"]["code_counts"]))
         return results, plot_inputs
 
-    def _write_results(self, results: dict[str, Any], records: list[dict[str, Any]],
-                       plot_inputs: dict[str, np.ndarray]) -> None:
+    def _write_results(
+        self, results: dict[str, Any], records: list[dict[str, Any]], plot_inputs: dict[str, np.ndarray]
+    ) -> None:
         """The stage's plots and `results.json` (primary process only)."""
         names = list(self.config.task.get("class_names", ())) if "task" in self.config else None
-        results["plots"] = write_stage_plots(self.workdir, records, confusion=plot_inputs.get("confusion"),
-                                             class_names=names or None, code_counts=plot_inputs.get("code_counts"))
+        results["plots"] = write_stage_plots(
+            self.workdir,
+            records,
+            confusion=plot_inputs.get("confusion"),
+            class_names=names or None,
+            code_counts=plot_inputs.get("code_counts"),
+        )
         with open(os.path.join(self.workdir, RESULTS_FILE), "w") as f:
             json.dump(results, f, indent=2, default=checkpoints.json_default)
 

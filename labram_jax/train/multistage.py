@@ -17,9 +17,11 @@ import ml_collections
 from labram_jax.train.loop import run
 
 DEMO_DATASETS = ("tuab", "tuev", "corpus")
-HEADLINE = {"binary": ("balanced_accuracy", "roc_auc", "pr_auc"),
-            "multiclass": ("balanced_accuracy", "cohen_kappa", "f1_weighted"),
-            "regression": ("pearson_r", "r2", "rmse")}
+HEADLINE = {
+    "binary": ("balanced_accuracy", "roc_auc", "pr_auc"),
+    "multiclass": ("balanced_accuracy", "cohen_kappa", "f1_weighted"),
+    "regression": ("pearson_r", "r2", "rmse"),
+}
 
 
 def ensure_demo_data(data_dir: str) -> None:
@@ -83,15 +85,19 @@ def stage_rows(name: str, config: ml_collections.ConfigDict, result: dict[str, A
     rows = []
     if config.stage == "tokenizer":
         for label, m in result.get("validation", {}).items():
-            rows.append(f"| {name} | {label} | perplexity {m['perplexity']:.1f}, codes used "
-                        f"{int(m['used_codes'])}/{int(m['used_codes'] + m['unused_codes'])}, z_cos {m['z_cos']:.2f}, "
-                        f"amplitude gain over one code {m['amp_info_gain']:.1%}, restarts {int(m.get('restarts', 0))} |")
+            rows.append(
+                f"| {name} | {label} | perplexity {m['perplexity']:.1f}, codes used "
+                f"{int(m['used_codes'])}/{int(m['used_codes'] + m['unused_codes'])}, z_cos {m['z_cos']:.2f}, "
+                f"amplitude gain over one code {m['amp_info_gain']:.1%}, restarts {int(m.get('restarts', 0))} |"
+            )
     elif config.stage == "pretrain":
         for label, m in result.get("validation", {}).items():
-            rows.append(f"| {name} | {label} | mlm_acc {m['mlm_acc']:.3f} (always the most frequent code: "
-                        f"{m['majority_acc']:.3f}), mlm_acc_sym {m['mlm_acc_sym']:.3f}, loss {m['loss']:.3f} (code "
-                        f"frequencies alone: {m['marginal_loss']:.3f}), target perplexity "
-                        f"{m['target_perplexity']:.1f} |")
+            rows.append(
+                f"| {name} | {label} | mlm_acc {m['mlm_acc']:.3f} (always the most frequent code: "
+                f"{m['majority_acc']:.3f}), mlm_acc_sym {m['mlm_acc_sym']:.3f}, loss {m['loss']:.3f} (code "
+                f"frequencies alone: {m['marginal_loss']:.3f}), target perplexity "
+                f"{m['target_perplexity']:.1f} |"
+            )
     elif config.stage == "finetune":
         kind = config.task.kind
         init = "pre-trained" if config.get("init_checkpoint", "") else "random init"
@@ -103,8 +109,9 @@ def stage_rows(name: str, config: ml_collections.ConfigDict, result: dict[str, A
     return rows
 
 
-def pretraining_gain(results: dict[str, Any], configs: dict[str, ml_collections.ConfigDict]
-                     ) -> dict[str, dict[str, dict[str, float]]]:
+def pretraining_gain(
+    results: dict[str, Any], configs: dict[str, ml_collections.ConfigDict]
+) -> dict[str, dict[str, dict[str, float]]]:
     """`{stage: {test dataset: {metric: pre-trained - random init}}}` for every fine-tuning stage with a
     scratch twin (means over seeds when there were several)."""
     out: dict[str, dict[str, dict[str, float]]] = {}
@@ -115,7 +122,8 @@ def pretraining_gain(results: dict[str, Any], configs: dict[str, ml_collections.
         for label, metrics in results[name].get("test", {}).items():
             base = results[twin].get("test", {}).get(label, {})
             out.setdefault(name, {})[label] = {
-                k: _mean(metrics[k]) - _mean(base[k]) for k in HEADLINE[config.task.kind] if k in base}
+                k: _mean(metrics[k]) - _mean(base[k]) for k in HEADLINE[config.task.kind] if k in base
+            }
     return out
 
 
@@ -162,8 +170,12 @@ def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict[str, A
     table = results_table(results, configs)
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "results.json"), "w") as f:
-            json.dump({"stages": results, "pretraining_gain": pretraining_gain(results, configs), "table": table},
-                      f, indent=2, default=str)
+            json.dump(
+                {"stages": results, "pretraining_gain": pretraining_gain(results, configs), "table": table},
+                f,
+                indent=2,
+                default=str,
+            )
         with open(os.path.join(workdir, "results.md"), "w") as f:
             f.write(table + "\n")
     print("\n" + table)

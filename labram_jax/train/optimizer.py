@@ -43,7 +43,7 @@ def decay_mask(params: Any) -> Any:
 
 
 def is_frozen(path: tuple[str, ...]) -> bool:
-    return any(path[:len(prefix)] == prefix for prefix in FROZEN_PREFIXES)
+    return any(path[: len(prefix)] == prefix for prefix in FROZEN_PREFIXES)
 
 
 def layer_id(path: tuple[str, ...], depth: int) -> int:
@@ -63,8 +63,9 @@ def layer_scale(lid: int, depth: int, layer_decay: float) -> float:
     return float(layer_decay ** (depth + 1 - lid))
 
 
-def group_labels(params: Any, depth: int | None, layer_decay: float,
-                  frozen: Callable[[tuple[str, ...]], bool] = is_frozen) -> tuple[Any, dict[str, float]]:
+def group_labels(
+    params: Any, depth: int | None, layer_decay: float, frozen: Callable[[tuple[str, ...]], bool] = is_frozen
+) -> tuple[Any, dict[str, float]]:
     """One label per leaf (`frozen`, or an lr group) and each group's lr scale (ref. §6.4: all one group
     when `layer_decay == 1`)."""
     groups: dict[str, float] = {}
@@ -80,6 +81,7 @@ def group_labels(params: Any, depth: int | None, layer_decay: float,
         name = f"layer_{lid}"
         groups[name] = layer_scale(lid, depth, layer_decay)
         return name
+
     return jax.tree_util.tree_map_with_path(label, params), groups
 
 
@@ -93,13 +95,24 @@ def peak_lr(optim: ml_collections.ConfigDict) -> float:
 
 def lr_schedule(optim: ml_collections.ConfigDict, steps_per_epoch: int) -> np.ndarray:
     """The per-step lr table of the run (warm-up from 0, then cosine to `min_lr`)."""
-    return cosine_scheduler(peak_lr(optim), optim.min_lr, optim.epochs, steps_per_epoch, optim.warmup_epochs,
-                            start_warmup_value=0.0, warmup_steps=optim.get("warmup_steps", -1))
+    return cosine_scheduler(
+        peak_lr(optim),
+        optim.min_lr,
+        optim.epochs,
+        steps_per_epoch,
+        optim.warmup_epochs,
+        start_warmup_value=0.0,
+        warmup_steps=optim.get("warmup_steps", -1),
+    )
 
 
-def make_optimizer(optim: ml_collections.ConfigDict, params: Any, steps_per_epoch: int,
-                   depth: int | None = None, frozen: Callable[[tuple[str, ...]], bool] = is_frozen
-                   ) -> tuple[optax.GradientTransformation, Callable[[Any], Any]]:
+def make_optimizer(
+    optim: ml_collections.ConfigDict,
+    params: Any,
+    steps_per_epoch: int,
+    depth: int | None = None,
+    frozen: Callable[[tuple[str, ...]], bool] = is_frozen,
+) -> tuple[optax.GradientTransformation, Callable[[Any], Any]]:
     """`(transformation, schedule)`: clip -> Adam moments -> decoupled decay -> -lr(step) -> group scale.
 
     `depth` enables layer-wise lr decay (`optim.layer_decay`) with the backbone's layer ids. `frozen(path)`
@@ -117,8 +130,7 @@ def make_optimizer(optim: ml_collections.ConfigDict, params: Any, steps_per_epoc
         optax.add_decayed_weights(optim.weight_decay, mask=decay_mask(params)),
         optax.scale_by_learning_rate(schedule),
     ]
-    per_group = {name: (optax.identity() if math.isclose(s, 1.0) else optax.scale(s))
-                 for name, s in groups.items()}
+    per_group = {name: (optax.identity() if math.isclose(s, 1.0) else optax.scale(s)) for name, s in groups.items()}
     per_group[FROZEN] = optax.set_to_zero()
     parts.append(optax.multi_transform(per_group, labels))
     return optax.chain(*parts), schedule

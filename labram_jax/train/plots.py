@@ -77,7 +77,7 @@ def plot_curves(records: list[dict[str, Any]], path: str, title: str = "") -> st
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
@@ -85,9 +85,7 @@ def plot_curves(records: list[dict[str, Any]], path: str, title: str = "") -> st
     return _save(fig, path)
 
 
-def plot_confusion(
-    matrix: np.ndarray, class_names: Sequence[str], path: str, title: str = ""
-) -> str:
+def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: str, title: str = "") -> str:
     """Counts annotated in each cell; colour is the row-normalised rate (recall along the diagonal)."""
     matrix = np.asarray(matrix)
     k = matrix.shape[0]
@@ -110,8 +108,13 @@ def plot_confusion(
     for i in range(k):
         for j in range(k):
             ax.text(
-                j, i, f"{int(matrix[i, j])}", ha="center", va="center",
-                color="white" if rates[i, j] > 0.5 else "black", fontsize="small",
+                j,
+                i,
+                f"{int(matrix[i, j])}",
+                ha="center",
+                va="center",
+                color="white" if rates[i, j] > 0.5 else "black",
+                fontsize="small",
             )
     if title:
         ax.set_title(title)
@@ -138,10 +141,15 @@ def plot_codebook_usage(counts: np.ndarray, path: str, title: str = "") -> str:
     ax = fig.subplots()
     if used.size:
         # Markers keep a handful of used codes (a collapse) visible; a long curve reads better as steps.
-        ax.plot(ranks, used, drawstyle="steps-post", marker="o" if used.size <= 32 else None, markersize=4,
-                label="tokens per code")
-        ax.axhline(uniform, color="tab:red", linestyle="--", linewidth=1,
-                   label=f"uniform use ({uniform:.3g} per code)")
+        ax.plot(
+            ranks,
+            used,
+            drawstyle="steps-post",
+            marker="o" if used.size <= 32 else None,
+            markersize=4,
+            label="tokens per code",
+        )
+        ax.axhline(uniform, color="tab:red", linestyle="--", linewidth=1, label=f"uniform use ({uniform:.3g} per code)")
         ax.set_yscale("log")
         ax.legend(fontsize="small", loc="lower left")
     ax.set_xlim(0, counts.size + 1)
@@ -149,11 +157,15 @@ def plot_codebook_usage(counts: np.ndarray, path: str, title: str = "") -> str:
     ax.set_ylabel("tokens (log scale)")
     ax.grid(True, which="both", alpha=0.25)
     ax.text(
-        0.98, 0.95,
+        0.98,
+        0.95,
         f"used {stats['used_codes']}/{counts.size}\n"
         f"unused {stats['unused_codes']}\n"
         f"perplexity {stats['perplexity']:.1f}",
-        transform=ax.transAxes, ha="right", va="top", fontsize="small",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize="small",
         bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
     )
     if title:

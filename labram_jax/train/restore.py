@@ -13,8 +13,9 @@ from labram_jax.models import factory
 from labram_jax.train.sharding import abstract_with_shardings, shardings_of, unbox
 
 
-def restore_on_mesh(path: str, mesh: jax.sharding.Mesh, rules: Sequence[tuple[str, Any]]
-                    ) -> tuple[Any, dict[str, Any], nn.Module]:
+def restore_on_mesh(
+    path: str, mesh: jax.sharding.Mesh, rules: Sequence[tuple[str, Any]]
+) -> tuple[Any, dict[str, Any], nn.Module]:
     """`(variables, meta, module)` of the checkpoint at `path`, each array placed by the sharding rules."""
     meta = checkpoints.read_meta(path)
     module = checkpoints.build_model(meta)

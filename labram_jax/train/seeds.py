@@ -50,8 +50,12 @@ def aggregate(per_seed: dict[int, dict[str, dict[str, float]]]) -> dict[str, dic
         for m in metrics:
             values = [float(r[d][m]) for _, r in sorted(per_seed.items()) if m in r.get(d, {})]
             arr = np.asarray(values, np.float64)
-            out[d][m] = {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
-                         "n": len(values), "values": values}
+            out[d][m] = {
+                "mean": float(arr.mean()),
+                "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+                "n": len(values),
+                "values": values,
+            }
     return out
 
 
@@ -59,8 +63,12 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]], seeds: Sequence[int]) 
     """One section per test dataset: `metric | mean ± std | per-seed values`."""
     lines = [f"# Test metrics over seeds {', '.join(map(str, seeds))} (mean ± sample std)", ""]
     for dataset, metrics in table.items():
-        lines += [f"## {dataset}", "", "| metric | mean ± std | " + " | ".join(f"seed {s}" for s in seeds) + " |",
-                  "|---|---|" + "---|" * len(seeds)]
+        lines += [
+            f"## {dataset}",
+            "",
+            "| metric | mean ± std | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+            "|---|---|" + "---|" * len(seeds),
+        ]
         for metric, r in metrics.items():
             cells = [f"{v:.4f}" for v in r["values"]] + [""] * (len(seeds) - r["n"])
             lines.append(f"| {metric} | {r['mean']:.4f} ± {r['std']:.4f} | " + " | ".join(cells) + " |")
@@ -68,8 +76,9 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]], seeds: Sequence[int]) 
     return "\n".join(lines)
 
 
-def run_seeds(config: ml_collections.ConfigDict, workdir: str,
-              run_one: Callable[[ml_collections.ConfigDict, str], dict[str, Any]]) -> dict[str, Any]:
+def run_seeds(
+    config: ml_collections.ConfigDict, workdir: str, run_one: Callable[[ml_collections.ConfigDict, str], dict[str, Any]]
+) -> dict[str, Any]:
     """Runs `run_one(config with seed s, <workdir>/seed_<s>)` per seed and writes the table."""
     seeds = parse_seeds(config.seeds)
     if not seeds:

@@ -44,18 +44,22 @@ def mesh_shape(mesh_config: ml_collections.ConfigDict, num_devices: int) -> tupl
     sizes = [int(mesh_config.get(axis, 1)) for axis in MESH_AXES]
     unknown = [a for a, s in zip(MESH_AXES, sizes) if s == -1]
     if len(unknown) > 1 or any(s == 0 or s < -1 for s in sizes):
-        raise ShardingConfigError(f"config.mesh = {dict(zip(MESH_AXES, sizes))}: sizes must be positive, with at "
-                                  "most one -1 (all remaining devices)")
+        raise ShardingConfigError(
+            f"config.mesh = {dict(zip(MESH_AXES, sizes))}: sizes must be positive, with at "
+            "most one -1 (all remaining devices)"
+        )
     known = math.prod(s for s in sizes if s != -1)
     if unknown:
         if num_devices % known:
             raise ShardingConfigError(
-                f"config.mesh: {known} devices on the fixed axes do not divide the {num_devices} devices")
+                f"config.mesh: {known} devices on the fixed axes do not divide the {num_devices} devices"
+            )
         sizes[MESH_AXES.index(unknown[0])] = num_devices // known
     if math.prod(sizes) != num_devices:
         raise ShardingConfigError(
             f"config.mesh = {dict(zip(MESH_AXES, sizes))} needs {math.prod(sizes)} devices but {num_devices} "
-            f"are visible; set config.mesh.data=-1 to use them all")
+            f"are visible; set config.mesh.data=-1 to use them all"
+        )
     return tuple(sizes)  # type: ignore[return-value]
 
 
@@ -67,26 +71,26 @@ def make_mesh(mesh_config: ml_collections.ConfigDict, devices: Sequence[Any] | N
 
 def rules_of(config: ml_collections.ConfigDict) -> tuple[tuple[str, Any], ...]:
     rules = config.get("sharding", {}).get("rules", None) if "sharding" in config else None
-    return tuple((name, tuple(axes) if isinstance(axes, list) else axes)
-                 for name, axes in (rules or DEFAULT_RULES))
+    return tuple((name, tuple(axes) if isinstance(axes, list) else axes) for name, axes in (rules or DEFAULT_RULES))
 
 
 def data_parallelism(mesh: Mesh) -> int:
     return math.prod(mesh.shape[a] for a in BATCH_AXES)
 
 
-def check_batch(batch_size: int, grad_accum_steps: int, mesh: Mesh, field: str = "config.optim.batch_size"
-                ) -> None:
+def check_batch(batch_size: int, grad_accum_steps: int, mesh: Mesh, field: str = "config.optim.batch_size") -> None:
     """The global batch must split into accumulation steps, processes and data-parallel shards."""
     parallel = data_parallelism(mesh)
     if batch_size % grad_accum_steps:
-        raise ShardingConfigError(f"{field}={batch_size} is not divisible by config.optim.grad_accum_steps="
-                                  f"{grad_accum_steps}")
+        raise ShardingConfigError(
+            f"{field}={batch_size} is not divisible by config.optim.grad_accum_steps={grad_accum_steps}"
+        )
     micro = batch_size // grad_accum_steps
     if micro % parallel:
         raise ShardingConfigError(
             f"{field}={batch_size} gives micro-batches of {micro}, not divisible by the {parallel} data-parallel "
-            f"shards (config.mesh.data x config.mesh.fsdp = {mesh.shape['data']} x {mesh.shape['fsdp']})")
+            f"shards (config.mesh.data x config.mesh.fsdp = {mesh.shape['data']} x {mesh.shape['fsdp']})"
+        )
     if batch_size % jax.process_count():
         raise ShardingConfigError(f"{field}={batch_size} is not divisible by the {jax.process_count()} processes")
 
@@ -120,10 +124,12 @@ def global_batch(local: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.A
 def unbox(tree: Any) -> Any:
     """Strips the logical-partitioning boxes without applying sharding constraints (`nn.meta.unbox` applies
     them under a mesh context, which abstract values cannot take)."""
+
     def strip(x: Any) -> Any:
         if isinstance(x, nn.LogicallyPartitioned):
             return x.unbox(apply_constraint=False)
         return x.unbox() if isinstance(x, nn.meta.AxisMetadata) else x
+
     return jax.tree.map(strip, tree, is_leaf=lambda x: isinstance(x, nn.meta.AxisMetadata))
 
 

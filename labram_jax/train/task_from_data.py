@@ -32,12 +32,18 @@ def _version_key(name: str) -> tuple[int, ...]:
 def dataset_metadata(name: str, data_dir: str) -> dict[str, Any]:
     """The `metadata.json` of dataset `name` ("builder/config") in `data_dir` (its newest version)."""
     root = os.path.join(os.path.expanduser(data_dir), *name.split("/"))
-    versions = sorted((d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "metadata.json")))
-                      if os.path.isdir(root) else [], key=_version_key)
+    versions = sorted(
+        (d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, "metadata.json")))
+        if os.path.isdir(root)
+        else [],
+        key=_version_key,
+    )
     if not versions:
-        raise ConfigError(f"config.data.train: dataset {name!r} is not built in data_dir {data_dir!r} (no "
-                          f"{root}/<version>/metadata.json). Build it with:\n  "
-                          f"{train_data.build_command(name, data_dir)}")
+        raise ConfigError(
+            f"config.data.train: dataset {name!r} is not built in data_dir {data_dir!r} (no "
+            f"{root}/<version>/metadata.json). Build it with:\n  "
+            f"{train_data.build_command(name, data_dir)}"
+        )
     with open(os.path.join(root, versions[-1], "metadata.json")) as f:
         return json.load(f)
 
@@ -52,8 +58,11 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         hand), or its windows are longer than the model's `max_patches` seconds.
     """
     task, data = config.get("task"), config.get("data")
-    wants = task is not None and (task.kind == AUTO or task.num_outputs == NUM_OUTPUTS_AUTO) or (
-        data is not None and (data.max_channels == -1 or data.max_patches == -1))
+    wants = (
+        task is not None
+        and (task.kind == AUTO or task.num_outputs == NUM_OUTPUTS_AUTO)
+        or (data is not None and (data.max_channels == -1 or data.max_patches == -1))
+    )
     dataset = config.get("dataset", "")
     fill_splits = bool(dataset) and not any(data.get(k, "") for k in ("train", "validation", "test"))
     if not (wants or fill_splits):
@@ -65,18 +74,21 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             data[split] = f"{dataset}:{split}"
     if not wants:
         return config
-    entries = (train_data.entries(data.get("train", ""), "train")
-               or train_data.entries(data.get("test", ""), "test"))
+    entries = train_data.entries(data.get("train", ""), "train") or train_data.entries(data.get("test", ""), "test")
     if not entries:
-        raise ConfigError("config.task.kind='auto' reads the task from the training dataset, but "
-                          "config.data.train and config.data.test are empty")
+        raise ConfigError(
+            "config.task.kind='auto' reads the task from the training dataset, but "
+            "config.data.train and config.data.test are empty"
+        )
     name = entries[0][0]
     meta = dataset_metadata(name, data.data_dir)
     field = f"the metadata of dataset {name!r}"
     if task.kind == AUTO or task.num_outputs == NUM_OUTPUTS_AUTO:
         if "task" not in meta:
-            raise ConfigError(f"config.task.kind='auto' but {field} has no 'task' (only eeg_labelled datasets "
-                              "store one); set --config.task.kind and --config.task.num_outputs")
+            raise ConfigError(
+                f"config.task.kind='auto' but {field} has no 'task' (only eeg_labelled datasets "
+                "store one); set --config.task.kind and --config.task.num_outputs"
+            )
         kind = meta["task"]
         if task.kind not in (AUTO, kind):
             raise ConfigError(f"config.task.kind={task.kind!r} but {field} says {kind!r}; use 'auto'")
@@ -94,14 +106,17 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if data.max_patches == -1:
         seconds = float(meta.get("window_seconds", 0) or 0)
         if seconds <= 0 or not float(seconds).is_integer():
-            raise ConfigError(f"config.data.max_patches=-1 but {field} has no whole-second 'window_seconds'; "
-                              "set --config.data.max_patches to the record length in seconds")
+            raise ConfigError(
+                f"config.data.max_patches=-1 but {field} has no whole-second 'window_seconds'; "
+                "set --config.data.max_patches to the record length in seconds"
+            )
         config.data.max_patches = int(seconds)
     if data.max_channels == -1:
         channels = meta.get("channels") or ()
         if not channels:
-            raise ConfigError(f"config.data.max_channels=-1 but {field} lists no 'channels'; set "
-                              "--config.data.max_channels")
+            raise ConfigError(
+                f"config.data.max_channels=-1 but {field} lists no 'channels'; set --config.data.max_channels"
+            )
         config.data.max_channels = len(channels)
     limit = int(config.model.max_patches)
     if config.data.max_patches > limit:
@@ -109,5 +124,6 @@ def resolve(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             f"records of {name!r} are {config.data.max_patches} s long but the model reads at most "
             f"{limit} s (config.model.max_patches, the {limit} rows of the official temporal embedding). Rebuild "
             f"the dataset with windows of at most {limit} s (eeg_labelled: --tmax - --tmin, or --window), e.g. "
-            f"{math.ceil(config.data.max_patches / limit)} windows per trial.")
+            f"{math.ceil(config.data.max_patches / limit)} windows per trial."
+        )
     return config

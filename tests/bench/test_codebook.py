@@ -10,20 +10,45 @@ import sys
 from bench import codebook
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = ["--config.tokenizer.width=100", "--config.tokenizer.num_heads=4", "--config.tokenizer.encoder_depth=1",
-        "--config.tokenizer.decoder_depth=1", "--config.tokenizer.num_codes=16", "--config.tokenizer.code_dim=8",
-        "--config.optim.batch_size=8", "--config.optim.epochs=1", "--config.max_steps=4",
-        "--config.optim.warmup_epochs=0", "--config.optim.warmup_steps=2", "--config.log.every_steps=1",
-        "--config.log.progress=False", "--config.data.train=demo/tuab:train",
-        "--config.data.validation=demo/tuab:validation"]
+TINY = [
+    "--config.tokenizer.width=100",
+    "--config.tokenizer.num_heads=4",
+    "--config.tokenizer.encoder_depth=1",
+    "--config.tokenizer.decoder_depth=1",
+    "--config.tokenizer.num_codes=16",
+    "--config.tokenizer.code_dim=8",
+    "--config.optim.batch_size=8",
+    "--config.optim.epochs=1",
+    "--config.max_steps=4",
+    "--config.optim.warmup_epochs=0",
+    "--config.optim.warmup_steps=2",
+    "--config.log.every_steps=1",
+    "--config.log.progress=False",
+    "--config.data.train=demo/tuab:train",
+    "--config.data.validation=demo/tuab:validation",
+]
 
 
 def test_remedies_sweep_reports_health_of_each_variant(demo_data_dir, tmp_path):
     md = tmp_path / "table.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.codebook", "--sweep=remedies", "--only=reference,warm-up + restart",
-         f"--workdir={tmp_path / 'runs'}", f"--markdown={md}", f"--config.data.data_dir={demo_data_dir}", *TINY],
-        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench.codebook",
+            "--sweep=remedies",
+            "--only=reference,warm-up + restart",
+            f"--workdir={tmp_path / 'runs'}",
+            f"--markdown={md}",
+            f"--config.data.data_dir={demo_data_dir}",
+            *TINY,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout)
     assert list(report["variants"]) == ["reference", "warm-up + restart"]

@@ -34,18 +34,28 @@ def test_wheel_list_is_pinned_and_has_no_duplicates():
 def test_scripts_parse_and_unknown_plan_is_refused(tmp_path):
     for script in ("gpu_suite.sh", "fetch_wheels.sh"):
         subprocess.run(["bash", "-n", os.path.join(DEVICE, script)], check=True)
-    proc = subprocess.run(["bash", os.path.join(DEVICE, "gpu_suite.sh"), "tpu"], cwd=tmp_path,
-                          env={**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable},
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", os.path.join(DEVICE, "gpu_suite.sh"), "tpu"],
+        cwd=tmp_path,
+        env={**os.environ, "OUT": str(tmp_path / "out"), "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "unknown plan 'tpu'" in proc.stdout
 
 
 def test_summarize_tables_and_names_unreadable_files(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.train_step", "--smoke", "--inprocess",
-                           "--configs=finetune_base"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.train_step", "--smoke", "--inprocess", "--configs=finetune_base"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     (tmp_path / "base.json").write_text(proc.stdout)
-    (tmp_path / "huge.json").write_text(proc.stdout[: len(proc.stdout) // 2])   # killed mid-write
+    (tmp_path / "huge.json").write_text(proc.stdout[: len(proc.stdout) // 2])  # killed mid-write
     (tmp_path / "other.json").write_text(json.dumps({"results": {}}))
 
     text = summarize.markdown([str(tmp_path)])

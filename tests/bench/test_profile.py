@@ -28,16 +28,29 @@ def test_hlo_ops_reads_names_shapes_and_op_names():
     assert ops["p0"]["op_name"] == ""
 
 
-@pytest.mark.parametrize("op_name, phase, path", [
-    ("jit(step)/jvp(LaBraMClassifier)/backbone/blocks_3/mlp/fc1/aby,yz->abz/dot_general", "forward",
-     "LaBraMClassifier/backbone/blocks_N/mlp/fc1/aby,yz->abz/dot_general"),
-    ("jit(step)/transpose(jvp(LaBraMClassifier.pooled/LaBraMClassifier._encode/backbone/blocks_11/attn/reduce_sum))",
-     "backward", "LaBraMClassifier/backbone/blocks_N/attn/reduce_sum"),
-    ("jit(step)/jvp(VQNSP.get_codebook_indices)/VQNSP.encode/encoder.features/encoder._encode/backbone/blocks_0/"
-     "attn/bhqk,bhdk->bhqd/dot_general", "forward", "VQNSP/encoder/backbone/blocks_N/attn/bhqk,bhdk->bhqd/dot_general"),
-    ("jit(step)/mul", "other", "mul"),
-    ("", "other", "(unnamed)"),
-])
+@pytest.mark.parametrize(
+    "op_name, phase, path",
+    [
+        (
+            "jit(step)/jvp(LaBraMClassifier)/backbone/blocks_3/mlp/fc1/aby,yz->abz/dot_general",
+            "forward",
+            "LaBraMClassifier/backbone/blocks_N/mlp/fc1/aby,yz->abz/dot_general",
+        ),
+        (
+            "jit(step)/transpose(jvp(LaBraMClassifier.pooled/LaBraMClassifier._encode/backbone/blocks_11/attn/reduce_sum))",
+            "backward",
+            "LaBraMClassifier/backbone/blocks_N/attn/reduce_sum",
+        ),
+        (
+            "jit(step)/jvp(VQNSP.get_codebook_indices)/VQNSP.encode/encoder.features/encoder._encode/backbone/blocks_0/"
+            "attn/bhqk,bhdk->bhqd/dot_general",
+            "forward",
+            "VQNSP/encoder/backbone/blocks_N/attn/bhqk,bhdk->bhqd/dot_general",
+        ),
+        ("jit(step)/mul", "other", "mul"),
+        ("", "other", "(unnamed)"),
+    ],
+)
 def test_phase_and_path(op_name, phase, path):
     assert profile.phase_and_path(op_name) == (phase, path)
 
@@ -50,29 +63,42 @@ def test_part_of_drops_the_primitive_and_einsum_scopes():
 
 def test_analyse_sums_per_step_and_ignores_other_modules():
     hlo = profile.hlo_ops(HLO)
-    events = [("ynn_fusion.3", "jit_step", 0.010), ("ynn_fusion.7", "jit_step", 0.030),   # step 1
-              ("ynn_fusion.3", "jit_step", 0.010), ("ynn_fusion.7", "jit_step", 0.030),   # step 2
-              ("dot.2", "jit_step", 0.020), ("dot.2", "jit_step", 0.020),
-              ("adam.1", "jit_step", 0.004),
-              ("dot.2", "jit_peak_matmul", 5.0),            # another program's op of the same name
-              ("unknown.1", "jit_step", 1.0)]               # not an instruction of this HLO
+    events = [
+        ("ynn_fusion.3", "jit_step", 0.010),
+        ("ynn_fusion.7", "jit_step", 0.030),  # step 1
+        ("ynn_fusion.3", "jit_step", 0.010),
+        ("ynn_fusion.7", "jit_step", 0.030),  # step 2
+        ("dot.2", "jit_step", 0.020),
+        ("dot.2", "jit_step", 0.020),
+        ("adam.1", "jit_step", 0.004),
+        ("dot.2", "jit_peak_matmul", 5.0),  # another program's op of the same name
+        ("unknown.1", "jit_step", 1.0),
+    ]  # not an instruction of this HLO
     r = profile.analyse(events, hlo, steps=2, step_s=0.1, top=10)
     assert r["hlo_module"] == "jit_step" and r["ops_matched"] == 4
     assert r["op_s_per_step"] == pytest.approx((0.08 + 0.04 + 0.004) / 2)
     assert r["op_s_over_step_s"] == pytest.approx(0.62)
-    first = r["top_ops"][0]   # both fc1 instructions fold into one row: same phase, path, kind and shape
+    first = r["top_ops"][0]  # both fc1 instructions fold into one row: same phase, path, kind and shape
     assert (first["phase"], first["kind"], first["calls_per_step"]) == ("forward", "ynn_fusion", 2)
     assert first["ms_per_step"] == pytest.approx(40.0) and first["share"] == pytest.approx(40 / 62, abs=1e-4)
     parts = {(p["phase"], p["part"]): p["ms_per_step"] for p in r["by_part"]}
-    assert parts == pytest.approx({("forward", "LaBraMClassifier/backbone/blocks_N/mlp/fc1"): 40.0,
-                                   ("backward", "LaBraMClassifier/backbone/blocks_N/attn"): 20.0,
-                                   ("other", "mul"): 2.0})
+    assert parts == pytest.approx(
+        {
+            ("forward", "LaBraMClassifier/backbone/blocks_N/mlp/fc1"): 40.0,
+            ("backward", "LaBraMClassifier/backbone/blocks_N/attn"): 20.0,
+            ("other", "mul"): 2.0,
+        }
+    )
 
 
 def test_analyse_lists_device_kernels_it_cannot_attribute():
     hlo = profile.hlo_ops(HLO)
-    events = [("dot.2", "jit_step", 0.02), ("kernel:nccl_allreduce", "", 0.006), ("kernel:memcpy", "", 0.002),
-              ("kernel:nccl_allreduce", "", 0.006)]
+    events = [
+        ("dot.2", "jit_step", 0.02),
+        ("kernel:nccl_allreduce", "", 0.006),
+        ("kernel:memcpy", "", 0.002),
+        ("kernel:nccl_allreduce", "", 0.006),
+    ]
     r = profile.analyse(events, hlo, steps=2, step_s=0.05, top=10)
     assert r["op_s_per_step"] == pytest.approx(0.01)
     assert r["unattributed_kernel_s_per_step"] == pytest.approx(0.007)

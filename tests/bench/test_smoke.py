@@ -31,8 +31,14 @@ def positive(record: dict, *keys: str) -> None:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench") / "all.json"
-    proc = subprocess.run([sys.executable, "-m", "bench.all", "--smoke", f"--out={out}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.all", "--smoke", f"--out={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-6000:]
     report = json.loads(proc.stdout)  # stdout holds exactly one JSON object
     with open(out) as f:
@@ -57,10 +63,22 @@ def test_train_step(run):
     assert set(result["results"]) == {"finetune_base", "pretrain_base"}
     for name, r in result["results"].items():
         assert "error" not in r, (name, r)
-        positive(r, "step_s", "samples_per_s", "tokens_per_s", "compile_s", "first_step_s", "flops_per_step",
-                 "flops_per_step_analytic", "model_flops_per_step", "achieved_flops_per_s", "peak_matmul_flops_per_s",
-                 "utilization",
-                 "peak_memory_bytes", "param_count")
+        positive(
+            r,
+            "step_s",
+            "samples_per_s",
+            "tokens_per_s",
+            "compile_s",
+            "first_step_s",
+            "flops_per_step",
+            "flops_per_step_analytic",
+            "model_flops_per_step",
+            "achieved_flops_per_s",
+            "peak_matmul_flops_per_s",
+            "utilization",
+            "peak_memory_bytes",
+            "param_count",
+        )
         assert r["tokens_per_s"] == pytest.approx(r["samples_per_s"] * r["channels"] * r["seconds"])
         assert r["page_faults_per_step"] >= 0 and math.isfinite(r["loss"])
         assert r["cpu_during_timed_steps"]["own_cores_busy"] >= 0
@@ -74,8 +92,16 @@ def test_torch_reference(run):
     result = run[0]["benchmarks"]["torch_reference"]
     for name, r in result["results"].items():
         assert "error" not in r, (name, r)
-        positive(r, "ours_step_s", "theirs_step_s", "ratio_ours_over_theirs", "ours_samples_per_s",
-                 "theirs_samples_per_s", "ours_param_count", "theirs_param_count")
+        positive(
+            r,
+            "ours_step_s",
+            "theirs_step_s",
+            "ratio_ours_over_theirs",
+            "ours_samples_per_s",
+            "theirs_samples_per_s",
+            "ours_param_count",
+            "theirs_param_count",
+        )
         assert len(r["ours_block_s"]) == len(r["theirs_block_s"]) == r["rounds"]
     counts = result["param_counts"]
     positive(counts, "braindecode_labram", "ours")
@@ -91,8 +117,16 @@ def test_torch_reference_skips_cleanly_without_braindecode(run):
 
 def test_inference(run):
     r = run[0]["benchmarks"]["inference"]
-    positive(r, "windows", "ours_windows_per_s", "ours_x_realtime", "ours_first_call_s", "load_s", "param_count",
-             "peak_memory_bytes")
+    positive(
+        r,
+        "windows",
+        "ours_windows_per_s",
+        "ours_x_realtime",
+        "ours_first_call_s",
+        "load_s",
+        "param_count",
+        "peak_memory_bytes",
+    )
     assert r["windows_computed"] % r["settings"]["batch"] == 0 and r["windows_computed"] >= r["windows"]
     assert r["feature_shape"][1] == r["settings"]["channels"] * r["settings"]["window_s"]
     if HAVE_BRAINDECODE:
@@ -103,8 +137,16 @@ def test_inference(run):
 
 def test_loader(run):
     r = run[0]["benchmarks"]["loader"]
-    positive(r, "loader_batches_per_s", "loader_examples_per_s", "step_s", "step_steps_per_s",
-             "ratio_loader_over_step", "loop_step_s", "first_batch_s")
+    positive(
+        r,
+        "loader_batches_per_s",
+        "loader_examples_per_s",
+        "step_s",
+        "step_steps_per_s",
+        "ratio_loader_over_step",
+        "loop_step_s",
+        "first_batch_s",
+    )
     assert r["batch_shape"] == [r["settings"]["batch"], 23, 10, 200]
     assert r["ratio_loader_over_step"] == pytest.approx(r["loader_batches_per_s"] * r["step_s"])
 
@@ -115,8 +157,16 @@ def test_scaling(run):
     rows = r["tokens"] + r["models"]
     for row in rows:
         assert "error" not in row, row
-        positive(row, "step_s", "tokens_per_s", "model_flops_per_step", "attention_core_flops_per_step",
-                 "attention_core_s_per_step", "attention_flop_share", "attention_time_share")
+        positive(
+            row,
+            "step_s",
+            "tokens_per_s",
+            "model_flops_per_step",
+            "attention_core_flops_per_step",
+            "attention_core_s_per_step",
+            "attention_flop_share",
+            "attention_time_share",
+        )
         assert row["attention_flop_share"] < 1
     # More tokens per example: more attention work, and a larger share of the step.
     first, second = r["tokens"][:2]
@@ -125,8 +175,15 @@ def test_scaling(run):
 
 
 def test_markdown_reports_failures_and_skips():
-    text = bench_all.markdown({"machine": {}, "benchmarks": {
-        "loader": {"error": "exit code 1"}, "torch_reference": {"skipped": "braindecode is not installed"}}})
+    text = bench_all.markdown(
+        {
+            "machine": {},
+            "benchmarks": {
+                "loader": {"error": "exit code 1"},
+                "torch_reference": {"skipped": "braindecode is not installed"},
+            },
+        }
+    )
     assert "**loader**: exit code 1" in text and "braindecode is not installed" in text
 
 

@@ -54,11 +54,11 @@ def random_state_dict(model: str, seed: int = 0, num_outputs: int | None = None)
             value = 0.1 + 0.02 * normal
         elif leaf == "weight" and ("norm" in owner):
             value = 1.0 + 0.1 * normal
-        elif leaf == "weight" and len(shape) == 4:   # convs: PyTorch-default scale 1/sqrt(fan_in)
+        elif leaf == "weight" and len(shape) == 4:  # convs: PyTorch-default scale 1/sqrt(fan_in)
             value = normal / np.sqrt(np.prod(shape[1:]))
         elif leaf == "weight":
             value = normal / np.sqrt(shape[1])
-        else:                                        # biases, embeddings, cls/mask tokens
+        else:  # biases, embeddings, cls/mask tokens
             value = 0.1 * normal
         out[name] = value.astype(np.float32)
     return out
@@ -67,6 +67,7 @@ def random_state_dict(model: str, seed: int = 0, num_outputs: int | None = None)
 def save_pth(tensors: dict[str, np.ndarray], path, wrapper: str | None = "model", **extra) -> None:
     """`torch.save` as the official scripts do: `{'model': state_dict, ...}` (or the bare state dict)."""
     import torch
+
     state = {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in tensors.items()}
     torch.save({wrapper: state, **extra} if wrapper else state, str(path))
 

@@ -15,9 +15,23 @@ pytest.importorskip("torch")
 def test_cli_converts_and_writes_the_summary(tmp_path):
     files.save_pth(files.pattern_state_dict(files.FINETUNE_BASE), tmp_path / "labram-base-tuev.pth")
     out = tmp_path / "converted"
-    run = subprocess.run([sys.executable, "-m", "labram_jax.convert", "--checkpoint",
-                          str(tmp_path / "labram-base-tuev.pth"), "--out", str(out), "--kind", "finetune"],
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "labram_jax.convert",
+            "--checkpoint",
+            str(tmp_path / "labram-base-tuev.pth"),
+            "--out",
+            str(out),
+            "--kind",
+            "finetune",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stderr
     assert "kind finetune (labram_base_patch200_200, 6-output head), 5,821,142 parameters" in run.stdout
     report = json.loads((out / "conversion.json").read_text())

@@ -62,6 +62,7 @@ def test_truncated_files_name_the_file(tmp_path, base_sd):
     assert not (tmp_path / "out").exists()
 
     from safetensors.numpy import save_file
+
     save_file({"cls_token": base_sd["cls_token"]}, str(tmp_path / "full.safetensors"))
     data = (tmp_path / "full.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(data[:-100])
@@ -72,8 +73,12 @@ def test_truncated_files_name_the_file(tmp_path, base_sd):
 
 
 def test_unrelated_model_is_not_mistaken_for_labram(tmp_path):
-    resnet = {"conv1.weight": np.zeros((64, 3, 7, 7), np.float32), "bn1.weight": np.ones(64, np.float32),
-              "bn1.running_mean": np.zeros(64, np.float32), "fc.weight": np.zeros((1000, 512), np.float32)}
+    resnet = {
+        "conv1.weight": np.zeros((64, 3, 7, 7), np.float32),
+        "bn1.weight": np.ones(64, np.float32),
+        "bn1.running_mean": np.zeros(64, np.float32),
+        "fc.weight": np.zeros((1000, 512), np.float32),
+    }
     files.save_pth(resnet, tmp_path / "resnet.pth", wrapper="state_dict")
     with pytest.raises(ConversionError, match=r"resnet\.pth: not a LaBraM checkpoint.*'conv1.weight'"):
         convert(tmp_path / "resnet.pth", tmp_path / "out")
@@ -93,15 +98,21 @@ def test_mismatched_missing_and_unknown_tensors_are_listed_together(base_sd):
     assert "unknown tensors (no counterpart in the model) [1]: blocks.3.attn.relative_position_bias_table" in message
     assert "--allow_unexpected" in message and "--allow_missing" in message
 
-    done = convert_state_dict(sd, "f.pth", allow_missing=["pos_embed", "blocks.3.mlp.*"],
-                              allow_unexpected=["*.relative_position_bias_table", "unused.*"])
+    done = convert_state_dict(
+        sd,
+        "f.pth",
+        allow_missing=["pos_embed", "blocks.3.mlp.*"],
+        allow_unexpected=["*.relative_position_bias_table", "unused.*"],
+    )
     actions = {e["official"]: (e["problem"], e["action"]) for e in done.result.let_go}
-    assert actions == {"pos_embed": ("mis-shaped", "initialised"),
-                       "blocks.3.mlp.fc1.weight": ("missing", "initialised"),
-                       "blocks.3.attn.relative_position_bias_table": ("unexpected", "dropped")}
+    assert actions == {
+        "pos_embed": ("mis-shaped", "initialised"),
+        "blocks.3.mlp.fc1.weight": ("missing", "initialised"),
+        "blocks.3.attn.relative_position_bias_table": ("unexpected", "dropped"),
+    }
     assert done.result.unused_patterns == ["unused.*"]
     fc1 = done.result.variables["params"]["backbone"]["blocks_3"]["mlp"]["fc1"]["kernel"]
-    assert fc1.shape == (200, 800) and 0 < np.std(fc1) < 0.1   # initialised fresh (trunc-normal 0.02)
+    assert fc1.shape == (200, 800) and 0 < np.std(fc1) < 0.1  # initialised fresh (trunc-normal 0.02)
 
 
 def test_task_head_let_go_leaves_a_headless_finetune_checkpoint(tmp_path, base_sd):
@@ -134,12 +145,19 @@ def test_accepted_wrappers(tmp_path, layout):
     elif layout == "state_dict":
         files.save_pth(sd, path, wrapper="state_dict", epoch=3)
     elif layout == "official_training":  # utils.save_model: model, optimizer, epoch, scaler, args
-        files.save_pth(sd, path, optimizer={"state": {}}, epoch=9, scaler={"scale": 65536.0},
-                       args=argparse.Namespace(lr=5e-4, model="labram_base_patch200_200"))
+        files.save_pth(
+            sd,
+            path,
+            optimizer={"state": {}},
+            epoch=9,
+            scaler={"scale": 65536.0},
+            args=argparse.Namespace(lr=5e-4, model="labram_base_patch200_200"),
+        )
     elif layout == "ddp":
         files.save_pth({"module." + k: v for k, v in sd.items()}, path)
     else:
         from safetensors.numpy import save_file
+
         path = tmp_path / "w.safetensors"
         save_file(sd, str(path))
     state = read_state_dict(path)
@@ -150,7 +168,7 @@ def test_accepted_wrappers(tmp_path, layout):
 
 def test_student_only_state_dict_maps_onto_the_pretrain_student():
     sd = files.pattern_state_dict(files.PRETRAIN_BASE)
-    bare = {k[len("student."):]: v for k, v in sd.items() if k.startswith("student.")}
+    bare = {k[len("student.") :]: v for k, v in sd.items() if k.startswith("student.")}
     with pytest.raises(ConversionError, match=r"missing tensors .*lm_head\.weight"):
         convert_state_dict(bare, "student.pth")
     done = convert_state_dict(bare, "student.pth", allow_missing=["lm_head.*", "projection_head.*"])
@@ -160,15 +178,23 @@ def test_student_only_state_dict_maps_onto_the_pretrain_student():
 
 def test_report_accounts_for_every_tensor(tmp_path):
     sd = files.random_state_dict(files.TOKENIZER)
-    files.save_pth({k: v.astype(np.float16) if k.startswith("decoder.") else v for k, v in sd.items()},
-                   tmp_path / "vqnsp.pth")
+    files.save_pth(
+        {k: v.astype(np.float16) if k.startswith("decoder.") else v for k, v in sd.items()}, tmp_path / "vqnsp.pth"
+    )
     convert(tmp_path / "vqnsp.pth", tmp_path / "out")
     report = json.loads((tmp_path / "out" / CONVERSION_FILE).read_text())
     assert report["kind"] == "tokenizer" and report["parameters"] == report["official_parameters"] == 8_579_408
     assert {e["official"] for e in report["mapped"]} == set(sd)
     entry = next(e for e in report["mapped"] if e["official"] == "quantize.embedding.initted")
-    assert entry == {"official": "quantize.embedding.initted", "shape": [1], "collection": "quantizer",
-                     "path": "quantize/initted", "flax_shape": [], "layout": "reshape", "dtype": "float32"}
+    assert entry == {
+        "official": "quantize.embedding.initted",
+        "shape": [1],
+        "collection": "quantizer",
+        "path": "quantize/initted",
+        "flax_shape": [],
+        "layout": "reshape",
+        "dtype": "float32",
+    }
     assert next(e for e in report["mapped"] if e["official"] == "decoder.cls_token")["dtype"] == "float16"
     assert report["source"]["sha256"] and os.path.isdir(report["checkpoint"])
     assert checkpoints.read_meta(tmp_path / "out")["kind"] == "tokenizer"

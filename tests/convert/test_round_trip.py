@@ -47,17 +47,19 @@ def test_layouts_put_each_element_where_the_reference_reads_it():
     sd = files.pattern_state_dict(files.FINETUNE_BASE)
     p = convert_state_dict(sd, "synthetic").result.variables["params"]
     d, hd = 200, 20
-    qkv = sd["blocks.4.attn.qkv.weight"]                       # rows: q (200), k (200), v (200); head-major
+    qkv = sd["blocks.4.attn.qkv.weight"]  # rows: q (200), k (200), v (200); head-major
     kernel = p["backbone"]["blocks_4"]["attn"]["qkv"]["kernel"]  # (d, 3, H, hd)
     for which, h, j in [(0, 0, 0), (1, 3, 7), (2, 9, 19)]:
         np.testing.assert_array_equal(kernel[:, which, h, j], qkv[which * d + h * hd + j])
-    proj = sd["blocks.4.attn.proj.weight"]                     # [out, in], in = head-major h * hd + j
+    proj = sd["blocks.4.attn.proj.weight"]  # [out, in], in = head-major h * hd + j
     np.testing.assert_array_equal(p["backbone"]["blocks_4"]["attn"]["proj"]["kernel"][3, 7], proj[:, 3 * hd + 7])
     np.testing.assert_array_equal(p["backbone"]["blocks_4"]["mlp"]["fc1"]["kernel"], sd["blocks.4.mlp.fc1.weight"].T)
-    conv = sd["patch_embed.conv2.weight"]                      # [out, in, 1, width]
+    conv = sd["patch_embed.conv2.weight"]  # [out, in, 1, width]
     np.testing.assert_array_equal(p["backbone"]["patch_embed"]["conv2"]["kernel"][2, 5, 1], conv[1, 5, 0, 2])
     np.testing.assert_array_equal(p["backbone"]["pos_embed"][17], sd["pos_embed"][0, 17])
-    np.testing.assert_array_equal(p["backbone"]["blocks_4"]["attn"]["q_norm"]["scale"], sd["blocks.4.attn.q_norm.weight"])
+    np.testing.assert_array_equal(
+        p["backbone"]["blocks_4"]["attn"]["q_norm"]["scale"], sd["blocks.4.attn.q_norm.weight"]
+    )
     np.testing.assert_array_equal(p["backbone"]["blocks_4"]["gamma_2"], sd["blocks.4.gamma_2"])
     np.testing.assert_array_equal(p["head"]["kernel"], sd["head.weight"].T)
     np.testing.assert_array_equal(p["fc_norm"]["bias"], sd["fc_norm.bias"])
@@ -70,8 +72,9 @@ def test_layouts_put_each_element_where_the_reference_reads_it():
     np.testing.assert_array_equal(enc["v_bias"].reshape(-1), sd["encoder.blocks.0.attn.v_bias"])
     proj = v["params"]["decoder"]["backbone"]["patch_embed"]["proj"]["kernel"]  # 1x1 conv -> Dense (in, out)
     np.testing.assert_array_equal(proj[11, 130], sd["decoder.patch_embed.proj.weight"][130, 11, 0, 0])
-    np.testing.assert_array_equal(v["params"]["decode_task_layer_angle"]["dense_out"]["kernel"],
-                                  sd["decode_task_layer_angle.2.weight"].T)
+    np.testing.assert_array_equal(
+        v["params"]["decode_task_layer_angle"]["dense_out"]["kernel"], sd["decode_task_layer_angle.2.weight"].T
+    )
     q = v["quantizer"]["quantize"]
     np.testing.assert_array_equal(q["codebook"], sd["quantize.embedding.weight"])
     np.testing.assert_array_equal(q["ema_embed_avg"], sd["quantize.embedding.embed_avg"])

@@ -31,7 +31,7 @@ def tokenizer():
 def test_patch_encoder(finetune):
     sd, done = finetune
     rng = np.random.default_rng(0)
-    eeg = (40.0 * rng.standard_normal((2, 3, 2, 200))).astype(np.float32)   # µV
+    eeg = (40.0 * rng.standard_normal((2, 3, 2, 200))).astype(np.float32)  # µV
     valid = np.ones((2, 6), bool)
     params = done.result.variables["params"]["backbone"]["patch_embed"]
     ours = np.asarray(TemporalConv(done.model.spec).apply({"params": params}, eeg, valid))
@@ -45,11 +45,11 @@ def test_transformer_block(variant, finetune, tokenizer):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 5, 200)).astype(np.float32)
     key_mask = np.ones((2, 5), bool)
-    if variant == "qk_norm_layer_scale":   # the neural Transformer (fine-tuning / pre-training)
+    if variant == "qk_norm_layer_scale":  # the neural Transformer (fine-tuning / pre-training)
         sd, done = finetune
         spec, params, prefix = done.model.spec, done.result.variables["params"]["backbone"]["blocks_3"], "blocks.3."
         flags = {"qkv_bias": False, "qk_norm": True, "layer_scale": True}
-    else:                                  # the VQ-NSP encoder
+    else:  # the VQ-NSP encoder
         sd, done = tokenizer
         spec, prefix = done.model.encoder_spec, "encoder.blocks.3."
         params = done.result.variables["params"]["encoder"]["backbone"]["blocks_3"]

@@ -6,21 +6,21 @@ from labram_jax.channels import STANDARD_1020, TUH_CHANNELS, channel_id, map_cha
 
 # (as written in a file, expected vocabulary name or None)
 TABLE = [
-    ("EEG FP1-REF", "FP1"),      # TUH average-reference montage
-    ("EEG FP1-LE", "FP1"),       # TUH linked-ears montage
-    ("EEG T3-REF", "T3"),        # old name stays old ...
-    ("T7", "T7"),                # ... and new stays new: distinct embeddings
+    ("EEG FP1-REF", "FP1"),  # TUH average-reference montage
+    ("EEG FP1-LE", "FP1"),  # TUH linked-ears montage
+    ("EEG T3-REF", "T3"),  # old name stays old ...
+    ("T7", "T7"),  # ... and new stays new: distinct embeddings
     ("EEG T5-LE", "T5"),
     ("P7", "P7"),
     ("EEG A1-REF", "A1"),
     ("M1", "M1"),
-    ("Fc5.", "FC5"),             # PhysioNet EEGMMI pads labels with dots
+    ("Fc5.", "FC5"),  # PhysioNet EEGMMI pads labels with dots
     ("Cz..", "CZ"),
     ("Fpz.", "FPZ"),
     ("Iz..", "IZ"),
-    ("  fp2 ", "FP2"),           # case and spaces
-    ("ftt9h", "FTT9h"),          # lower-case 'h' names are reachable
-    ("FP1-F7", "FP1-F7"),        # a genuine bipolar vocabulary name is not cut at '-'
+    ("  fp2 ", "FP2"),  # case and spaces
+    ("ftt9h", "FTT9h"),  # lower-case 'h' names are reachable
+    ("FP1-F7", "FP1-F7"),  # a genuine bipolar vocabulary name is not cut at '-'
     ("EEG EKG1-REF", None),
     ("PHOTIC-REF", None),
     ("EEG 20-REF", None),

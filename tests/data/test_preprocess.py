@@ -36,16 +36,16 @@ def test_sine_survives_mains_removed_units_and_length(sfreq):
     volts = 50e-6 * np.sin(2 * np.pi * 10 * t) + 30e-6 * np.sin(2 * np.pi * 50 * t) + 20e-6  # + DC offset
     out = preprocess_block(volts[None].copy(), sfreq, PreprocessConfig())
     assert out.dtype == np.float32
-    assert out.shape == (1, seconds * 200)                       # resampled length
+    assert out.shape == (1, seconds * 200)  # resampled length
     # Away from the edges (the 0.1 Hz high-pass is a 33-s FIR: 16.5 s of transient at each end), the output
     # is the 10 Hz sine alone, in microvolts, in phase up to the resampler's sub-sample delay.
     mid = slice(20 * 200, 40 * 200)
     amplitude, delay, residual = _fit(out[0, mid], 10.0, 200.0, t0=20.0)
-    assert amplitude == pytest.approx(50.0, rel=0.01)           # µV, pass-band gain 1
-    assert abs(delay) <= HALF_SAMPLE                            # zero-phase filters
-    assert np.abs(residual).max() < 0.02 * 50.0                 # nothing else left: 50 Hz notched, DC gone
+    assert amplitude == pytest.approx(50.0, rel=0.01)  # µV, pass-band gain 1
+    assert abs(delay) <= HALF_SAMPLE  # zero-phase filters
+    assert np.abs(residual).max() < 0.02 * 50.0  # nothing else left: 50 Hz notched, DC gone
     assert _amplitude(out[0, mid], 50.0, 200.0) < 0.005 * 30.0
-    assert abs(out[0, mid].mean()) < 0.05                         # high-pass removes the DC offset
+    assert abs(out[0, mid].mean()) < 0.05  # high-pass removes the DC offset
 
 
 def test_notch_is_configurable_and_60hz_stays_in_band_by_default():
@@ -53,7 +53,7 @@ def test_notch_is_configurable_and_60hz_stays_in_band_by_default():
     t = np.arange(int(seconds * sfreq)) / sfreq
     volts = 40e-6 * np.sin(2 * np.pi * 60 * t)
     mid = slice(20 * 200, 40 * 200)
-    kept = preprocess_block(volts[None].copy(), sfreq, PreprocessConfig())          # 50 Hz notch (reference)
+    kept = preprocess_block(volts[None].copy(), sfreq, PreprocessConfig())  # 50 Hz notch (reference)
     removed = preprocess_block(volts[None].copy(), sfreq, PreprocessConfig(notch_hz=60.0))
     assert _amplitude(kept[0, mid], 60.0, 200.0) == pytest.approx(40.0, rel=0.02)
     assert _amplitude(removed[0, mid], 60.0, 200.0) < 0.4
@@ -100,7 +100,7 @@ def test_edf_round_trip_through_the_file_pipeline(tmp_path):
     assert rec["start"] == 4000 and rec["signal"].shape == (3, 2000) and rec["signal"].dtype == np.float32
     for k in range(3):
         amplitude, delay, residual = _fit(rec["signal"][k], 10.0, 200.0, t0=20.0)
-        assert amplitude == pytest.approx(60.0, rel=0.01)      # EDF physical unit uV -> volts -> µV
-        phase_delay = -k / (2 * np.pi * 10.0)                  # the sine was advanced by k radians
+        assert amplitude == pytest.approx(60.0, rel=0.01)  # EDF physical unit uV -> volts -> µV
+        phase_delay = -k / (2 * np.pi * 10.0)  # the sine was advanced by k radians
         assert abs(delay - phase_delay) <= HALF_SAMPLE
         assert np.abs(residual).max() < 0.01 * 60.0

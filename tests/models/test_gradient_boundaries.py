@@ -42,8 +42,12 @@ def test_frozen_part_is_a_fixed_feature_extractor():
     for frozen in (0, 1, 2):
         model = LaBraMClassifier(dataclasses.replace(spec, frozen_blocks=frozen), num_outputs=2)
         params = nn.meta.unbox(model.init(jax.random.key(0), *inputs))["params"]
-        run = lambda p, seed: model.apply({"params": p}, *inputs, deterministic=False,  # noqa: E731
-                                          rngs={"dropout": jax.random.key(seed)})
+        run = lambda p, seed: model.apply(
+            {"params": p},
+            *inputs,
+            deterministic=False,  # noqa: E731
+            rngs={"dropout": jax.random.key(seed)},
+        )
         outs[frozen] = [np.asarray(run(params, s)) for s in range(4)]
         grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p}, *inputs) ** 2))(params)["backbone"]
         for name, g in grads.items():

@@ -46,8 +46,13 @@ def test_finetune_init(finetune_params):
 def test_pretrain_init_uses_one_sigma_truncation(pretrain_params):
     p = pretrain_params
     student = p["student"]["backbone"]
-    for w in (student["blocks_0"]["mlp"]["fc1"]["kernel"], student["patch_embed"]["conv2"]["kernel"],
-              p["student"]["mask_token"], student["pos_embed"], p["lm_head"]["kernel"]):
+    for w in (
+        student["blocks_0"]["mlp"]["fc1"]["kernel"],
+        student["patch_embed"]["conv2"]["kernel"],
+        p["student"]["mask_token"],
+        student["pos_embed"],
+        p["lm_head"]["kernel"],
+    ):
         w = np.asarray(w)
         assert np.abs(w).max() <= 0.02 + 1e-7
     fc1 = np.asarray(student["blocks_0"]["mlp"]["fc1"]["kernel"])
@@ -60,9 +65,11 @@ def test_pretrain_init_uses_one_sigma_truncation(pretrain_params):
 @pytest.mark.parametrize("which", ["pretrain", "finetune", "tokenizer"])
 def test_every_parameter_has_logical_axis_names(which):
     config = config_defaults.pretrain_config("base")
-    model = {"pretrain": lambda: factory.pretrain_model(config),
-             "finetune": lambda: factory.classifier_model(config, 2),
-             "tokenizer": lambda: factory.tokenizer_model(config_defaults.tokenizer_config())}[which]()
+    model = {
+        "pretrain": lambda: factory.pretrain_model(config),
+        "finetune": lambda: factory.classifier_model(config, 2),
+        "tokenizer": lambda: factory.tokenizer_model(config_defaults.tokenizer_config()),
+    }[which]()
     variables = factory.abstract_variables(model)
     boxed = jax.tree_util.tree_leaves(variables["params"], is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
     assert boxed and all(isinstance(x, nn.LogicallyPartitioned) for x in boxed)

@@ -9,9 +9,15 @@ from labram_jax import config_defaults
 from labram_jax.models import factory, official_names
 
 EXPECTED = {
-    ("pretrain", "base"): 9_153_520, ("pretrain", "large"): 52_989_504, ("pretrain", "huge"): 383_000_896,
-    ("finetune6", "base"): 5_821_142, ("finetune6", "large"): 46_261_126, ("finetune6", "huge"): 369_240_518,
-    ("finetune1", "base"): 5_820_137, ("finetune1", "large"): 46_259_121, ("finetune1", "huge"): 369_236_513,
+    ("pretrain", "base"): 9_153_520,
+    ("pretrain", "large"): 52_989_504,
+    ("pretrain", "huge"): 383_000_896,
+    ("finetune6", "base"): 5_821_142,
+    ("finetune6", "large"): 46_261_126,
+    ("finetune6", "huge"): 369_240_518,
+    ("finetune1", "base"): 5_820_137,
+    ("finetune1", "large"): 46_259_121,
+    ("finetune1", "huge"): 369_236_513,
 }
 
 
@@ -47,8 +53,10 @@ def test_every_official_tensor_has_exactly_one_counterpart(official_name):
     entry = official_names.official_state_dicts()[official_name]
     assert entry["params"] == official_names.OFFICIAL_PARAM_COUNTS[official_name]
     variables = nn.meta.unbox(factory.abstract_variables(_model(official_name)))
-    ours = {tuple(getattr(k, "key", k) for k in path): leaf.shape
-            for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]}
+    ours = {
+        tuple(getattr(k, "key", k) for k in path): leaf.shape
+        for path, leaf in jax.tree_util.tree_flatten_with_path(variables)[0]
+    }
     seen = {}
     for name, shape in entry["state_dict"].items():
         target = official_names.translate(name)
@@ -66,11 +74,13 @@ def test_every_official_tensor_has_exactly_one_counterpart(official_name):
 
 def test_layout_conversions_round_trip_values():
     rng = np.random.default_rng(0)
-    for kind, official_shape, ours_shape in [("linear", (600, 200), (200, 3, 10, 20)),
-                                              ("linear", (200, 200), (10, 20, 200)),
-                                              ("conv", (8, 1, 1, 15), (15, 1, 8)),
-                                              ("conv", (200, 64, 1, 1), (64, 200)),
-                                              ("reshape", (1, 129, 200), (129, 200))]:
+    for kind, official_shape, ours_shape in [
+        ("linear", (600, 200), (200, 3, 10, 20)),
+        ("linear", (200, 200), (10, 20, 200)),
+        ("conv", (8, 1, 1, 15), (15, 1, 8)),
+        ("conv", (200, 64, 1, 1), (64, 200)),
+        ("reshape", (1, 129, 200), (129, 200)),
+    ]:
         value = rng.standard_normal(official_shape)
         converted = official_names.to_flax(value, kind, ours_shape)
         np.testing.assert_array_equal(official_names.to_official(converted, kind, official_shape), value)

@@ -72,8 +72,9 @@ def test_tokenizer_loss_codes_and_quantizer_state_ignore_padding():
     variables = model.init(jax.random.PRNGKey(0), *tiny.args(batch))
     rngs = {"kmeans": jax.random.PRNGKey(5)}
     (loss, metrics), state = model.apply(variables, *tiny.args(batch), train=True, mutable=["quantizer"], rngs=rngs)
-    (loss_p, metrics_p), state_p = model.apply(variables, *tiny.args(padded), train=True, mutable=["quantizer"],
-                                               rngs=rngs)
+    (loss_p, metrics_p), state_p = model.apply(
+        variables, *tiny.args(padded), train=True, mutable=["quantizer"], rngs=rngs
+    )
     np.testing.assert_allclose(float(loss_p), float(loss), rtol=1e-4)
     real = tiny.token_mask_of(padded)
     np.testing.assert_array_equal(np.asarray(metrics_p["codes"])[real].reshape(2, -1), np.asarray(metrics["codes"]))
@@ -89,8 +90,9 @@ def test_jit_is_deterministic_and_matches_eager():
     fn = jax.jit(lambda v, *a: model.apply(v, *a))
     first, second = fn(variables, *tiny.args(batch)), fn(variables, *tiny.args(batch))
     np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
-    np.testing.assert_allclose(np.asarray(first), np.asarray(model.apply(variables, *tiny.args(batch))),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(first), np.asarray(model.apply(variables, *tiny.args(batch))), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_cls_spatial_embedding_row_differs_between_pretrain_and_finetune():
@@ -101,7 +103,9 @@ def test_cls_spatial_embedding_row_differs_between_pretrain_and_finetune():
     base = np.asarray(model.apply(variables, *tiny.args(batch)))
     params = jax.tree_util.tree_map(np.array, variables["params"])
     # Only row 0 changes (by a non-constant vector: LayerNorm would hide a constant shift).
-    params["backbone"]["pos_embed"][0] += np.random.default_rng(9).standard_normal(params["backbone"]["pos_embed"].shape[1])
+    params["backbone"]["pos_embed"][0] += np.random.default_rng(9).standard_normal(
+        params["backbone"]["pos_embed"].shape[1]
+    )
     moved = np.asarray(model.apply({"params": params}, *tiny.args(batch)))
     assert np.abs(moved - base).max() > 1e-3
 
@@ -127,8 +131,9 @@ def test_drop_path_rates_follow_linspace_and_act_per_sample():
     batch = tiny.batch(np.random.default_rng(5), b=4, c=2, a=2)
     variables = model.init(jax.random.PRNGKey(0), *tiny.args(batch))
     eval_out = np.asarray(model.apply(variables, *tiny.args(batch)))
-    train_out = np.asarray(model.apply(variables, *tiny.args(batch), deterministic=False,
-                                       rngs={"dropout": jax.random.PRNGKey(1)}))
+    train_out = np.asarray(
+        model.apply(variables, *tiny.args(batch), deterministic=False, rngs={"dropout": jax.random.PRNGKey(1)})
+    )
     assert np.abs(train_out - eval_out).max() > 0
 
 

@@ -45,9 +45,16 @@ def test_bfloat16_tokenizer_keeps_quantiser_and_targets_float32():
     model = VQNSP(spec, dataclasses.replace(spec, depth=1), tiny.QUANTIZER)
     batch = tiny.batch(np.random.default_rng(2), b=2, c=2, a=2)
     variables = model.init(jax.random.PRNGKey(0), *tiny.args(batch))
-    (z_st, codes, losses), _ = model.apply(variables, *tiny.args(batch), train=True, mutable=["quantizer"],
-                                          method=VQNSP.encode, rngs={"kmeans": jax.random.PRNGKey(1)})
+    (z_st, codes, losses), _ = model.apply(
+        variables,
+        *tiny.args(batch),
+        train=True,
+        mutable=["quantizer"],
+        method=VQNSP.encode,
+        rngs={"kmeans": jax.random.PRNGKey(1)},
+    )
     assert z_st.dtype == jnp.float32 and codes.dtype == jnp.int32 and losses["quant_loss"].dtype == jnp.float32
-    (loss, metrics), _ = model.apply(variables, *tiny.args(batch), train=True, mutable=["quantizer"],
-                                     rngs={"kmeans": jax.random.PRNGKey(1)})
+    (loss, metrics), _ = model.apply(
+        variables, *tiny.args(batch), train=True, mutable=["quantizer"], rngs={"kmeans": jax.random.PRNGKey(1)}
+    )
     assert loss.dtype == jnp.float32 and np.isfinite(float(loss))

@@ -41,8 +41,9 @@ def test_kmeans_init_happens_once_and_matches_ops():
     np.testing.assert_allclose(np.asarray(first["ema_cluster_size"]), counts)
 
     # A second batch in eval mode: no second k-means, no EMA; only the usage statistics move.
-    _, second = model.apply({"quantizer": first}, _z(2), mask, train=False, mutable=["quantizer"],
-                            rngs={"kmeans": jax.random.PRNGKey(4)})
+    _, second = model.apply(
+        {"quantizer": first}, _z(2), mask, train=False, mutable=["quantizer"], rngs={"kmeans": jax.random.PRNGKey(4)}
+    )
     second = nn.meta.unbox(second)["quantizer"]
     np.testing.assert_array_equal(np.asarray(second["codebook"]), np.asarray(first["codebook"]))
     assert np.abs(np.asarray(second["usage"]) - np.asarray(first["usage"])).max() > 0
@@ -53,8 +54,13 @@ def test_training_step_codes_loss_and_ema():
     mask = np.ones((2, 20), bool)
     mask[1, 15:] = False
     codebook = _l2n(np.random.default_rng(5).standard_normal((8, 4))).astype(np.float32)
-    state = {"codebook": codebook, "ema_cluster_size": np.zeros(8, np.float32),
-             "ema_embed_avg": codebook.copy(), "initted": np.asarray(True), "usage": np.zeros(8, np.float32)}
+    state = {
+        "codebook": codebook,
+        "ema_cluster_size": np.zeros(8, np.float32),
+        "ema_embed_avg": codebook.copy(),
+        "initted": np.asarray(True),
+        "usage": np.zeros(8, np.float32),
+    }
     z = _z(6)
     (z_st, codes, loss), new = model.apply({"quantizer": state}, z, mask, train=True, mutable=["quantizer"])
     zn = _l2n(z.astype(np.float64))
@@ -65,8 +71,9 @@ def test_training_step_codes_loss_and_ema():
     np.testing.assert_allclose(float(loss["quant_loss"]), expected_loss, rtol=1e-5)
     new = nn.meta.unbox(new)["quantizer"]
     flat_mask = mask.reshape(-1).astype(np.float32)
-    ema, bins = ema_codebook_update(codebook, zn.reshape(-1, 4).astype(np.float32),
-                                    expected_codes.reshape(-1).astype(np.int32), flat_mask, 0.99)
+    ema, bins = ema_codebook_update(
+        codebook, zn.reshape(-1, 4).astype(np.float32), expected_codes.reshape(-1).astype(np.int32), flat_mask, 0.99
+    )
     np.testing.assert_allclose(np.asarray(new["codebook"]), np.asarray(ema), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(new["usage"]), 0.01 * np.asarray(bins), rtol=1e-6)
     assert float(np.asarray(bins).sum()) == mask.sum()
@@ -74,8 +81,14 @@ def test_training_step_codes_loss_and_ema():
 
 def _state(codebook, **extra):
     k = codebook.shape[0]
-    return {"codebook": codebook, "ema_cluster_size": np.zeros(k, np.float32), "ema_embed_avg": codebook.copy(),
-            "initted": np.asarray(True), "usage": np.zeros(k, np.float32), **extra}
+    return {
+        "codebook": codebook,
+        "ema_cluster_size": np.zeros(k, np.float32),
+        "ema_embed_avg": codebook.copy(),
+        "initted": np.asarray(True),
+        "usage": np.zeros(k, np.float32),
+        **extra,
+    }
 
 
 def test_restart_reseeds_a_dead_code_from_a_real_token_never_padding():
@@ -91,8 +104,9 @@ def test_restart_reseeds_a_dead_code_from_a_real_token_never_padding():
     state = _state(codebook, restart_usage=usage, restarts=np.asarray(0, np.int32))
     real = _l2n(z[mask].astype(np.float64))
     for seed in range(5):
-        (_, codes, _), new = model.apply({"quantizer": state}, z, mask, train=True, mutable=["quantizer"],
-                                         rngs={"restart": jax.random.PRNGKey(seed)})
+        (_, codes, _), new = model.apply(
+            {"quantizer": state}, z, mask, train=True, mutable=["quantizer"], rngs={"restart": jax.random.PRNGKey(seed)}
+        )
         new = nn.meta.unbox(new)["quantizer"]
         restarted = np.flatnonzero(np.asarray(new["restart_usage"]) == np.float32(1 / 8))
         assert 3 in restarted and int(new["restarts"]) == len(restarted)
@@ -104,8 +118,13 @@ def test_restart_reseeds_a_dead_code_from_a_real_token_never_padding():
 
 def test_reference_layout_has_no_restart_state():
     variables = NormEMAQuantizer(SPEC).init(jax.random.PRNGKey(0), _z(0), np.ones((2, 20), bool))
-    assert set(nn.meta.unbox(variables)["quantizer"]) == {"codebook", "ema_cluster_size", "ema_embed_avg",
-                                                          "initted", "usage"}
+    assert set(nn.meta.unbox(variables)["quantizer"]) == {
+        "codebook",
+        "ema_cluster_size",
+        "ema_embed_avg",
+        "initted",
+        "usage",
+    }
 
 
 def test_continuous_warm_up_passes_z_then_initialises_the_codebook():
@@ -115,8 +134,14 @@ def test_continuous_warm_up_passes_z_then_initialises_the_codebook():
     variables = model.init(jax.random.PRNGKey(0), _z(0), mask)
     state = nn.meta.unbox(variables)["quantizer"]
     for step in range(2):
-        (quantized, _, losses), new = model.apply({"quantizer": state}, _z(step + 1), mask, train=True,
-                                                  mutable=["quantizer"], rngs={"kmeans": jax.random.PRNGKey(1)})
+        (quantized, _, losses), new = model.apply(
+            {"quantizer": state},
+            _z(step + 1),
+            mask,
+            train=True,
+            mutable=["quantizer"],
+            rngs={"kmeans": jax.random.PRNGKey(1)},
+        )
         state = nn.meta.unbox(new)["quantizer"]
         np.testing.assert_allclose(np.asarray(quantized), _l2n(_z(step + 1)), rtol=1e-5)  # the continuous z
         assert float(losses["quant_loss"]) == 0.0 and not bool(state["initted"])
@@ -125,8 +150,9 @@ def test_continuous_warm_up_passes_z_then_initialises_the_codebook():
     quantized, _, losses = model.apply({"quantizer": state}, _z(3), mask)
     np.testing.assert_allclose(np.asarray(quantized), _l2n(_z(3)), rtol=1e-5)
     assert float(losses["quant_loss"]) == 0.0
-    (quantized, codes, _), new = model.apply({"quantizer": state}, _z(3), mask, train=True, mutable=["quantizer"],
-                                             rngs={"kmeans": jax.random.PRNGKey(1)})
+    (quantized, codes, _), new = model.apply(
+        {"quantizer": state}, _z(3), mask, train=True, mutable=["quantizer"], rngs={"kmeans": jax.random.PRNGKey(1)}
+    )
     state = nn.meta.unbox(new)["quantizer"]
     assert bool(state["initted"]) and np.all(np.abs(np.linalg.norm(np.asarray(state["codebook"]), axis=1) - 1) < 1e-5)
     # From then on the decoder gets codewords (the straight-through value).

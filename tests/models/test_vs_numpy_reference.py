@@ -33,8 +33,11 @@ def test_temporal_conv_matches_reference_and_mixes_channels():
     model = TemporalConv(spec)
     variables = tiny.perturb(model.init(jax.random.PRNGKey(0), batch[layout.EEG], valid))
     ours = np.asarray(model.apply(variables, batch[layout.EEG], valid))
-    keys = {k: v for k, v in ref.backbone_keys("", 100, 0, 4, 4, False, False, False).items()
-            if k.startswith("patch_embed.")}
+    keys = {
+        k: v
+        for k, v in ref.backbone_keys("", 100, 0, 4, 4, False, False, False).items()
+        if k.startswith("patch_embed.")
+    }
     sd = ref.official_state_dict({"params": {"backbone": {"patch_embed": variables["params"]}}}, keys)
     expected = ref.temporal_conv(batch[layout.EEG].astype(np.float64) / 100.0, sd)
     assert ours.shape == (2, 12, 100)
@@ -57,28 +60,43 @@ def test_block_matches_reference(variant):
     model = Block(spec, layer_id=1)
     variables = tiny.perturb(model.init(jax.random.PRNGKey(1), x, key_mask))
     ours = np.asarray(model.apply(variables, x, key_mask))
-    keys = {k: v for k, v in ref.backbone_keys("", spec.width, 1, spec.num_heads, 4, spec.qkv_bias,
-                                               spec.qk_norm, spec.layer_scale_init > 0).items()
-            if k.startswith("blocks.0.")}
+    keys = {
+        k: v
+        for k, v in ref.backbone_keys(
+            "", spec.width, 1, spec.num_heads, 4, spec.qkv_bias, spec.qk_norm, spec.layer_scale_init > 0
+        ).items()
+        if k.startswith("blocks.0.")
+    }
     sd = ref.official_state_dict({"params": {"backbone": {"blocks_0": variables["params"]}}}, keys)
-    expected = ref.block(x.astype(np.float64), sd, "blocks.0.", spec.num_heads, spec.qkv_bias, spec.qk_norm,
-                         spec.layer_scale_init > 0)
+    expected = ref.block(
+        x.astype(np.float64), sd, "blocks.0.", spec.num_heads, spec.qkv_bias, spec.qk_norm, spec.layer_scale_init > 0
+    )
     np.testing.assert_allclose(ours, expected, rtol=RTOL, atol=ATOL)
 
 
 def _classifier_reference(variables, batch, spec, num_outputs):
-    keys = ref.backbone_keys("", spec.width, spec.depth, spec.num_heads, spec.conv_channels, spec.qkv_bias,
-                             spec.qk_norm, spec.layer_scale_init > 0, spec.max_patches)
+    keys = ref.backbone_keys(
+        "",
+        spec.width,
+        spec.depth,
+        spec.num_heads,
+        spec.conv_channels,
+        spec.qkv_bias,
+        spec.qk_norm,
+        spec.layer_scale_init > 0,
+        spec.max_patches,
+    )
     keys.update({"fc_norm.weight": (spec.width,), "fc_norm.bias": (spec.width,)})
     if num_outputs:
         keys.update({"head.weight": (num_outputs, spec.width), "head.bias": (num_outputs,)})
     sd = _sd(variables, keys)
     results = []
     for i in range(batch[layout.EEG].shape[0]):
-        x = batch[layout.EEG][i:i + 1].astype(np.float64) / 100.0
+        x = batch[layout.EEG][i : i + 1].astype(np.float64) / 100.0
         chans = [0] + batch[layout.CHANNEL_IDS][i].tolist()
-        h = ref.forward_features(x, chans, sd, spec.depth, spec.num_heads, spec.qkv_bias, spec.qk_norm,
-                                 spec.layer_scale_init > 0)
+        h = ref.forward_features(
+            x, chans, sd, spec.depth, spec.num_heads, spec.qkv_bias, spec.qk_norm, spec.layer_scale_init > 0
+        )
         pooled = ref.layer_norm(h[:, 1:].mean(1), sd["fc_norm.weight"], sd["fc_norm.bias"])
         patch_tokens = ref.layer_norm(h[:, 1:], sd["fc_norm.weight"], sd["fc_norm.bias"])
         out = ref.linear(pooled, sd, "head") if num_outputs else pooled
@@ -111,18 +129,36 @@ def test_mem_model_matches_reference_two_passes():
     model = LaBraMPretrain(spec, vocab_size=vocab)
     variables = tiny.perturb(model.init(jax.random.PRNGKey(3), *tiny.args(batch), masked))
     logits = np.asarray(model.apply(variables, *tiny.args(batch), masked))
-    keys = ref.backbone_keys("student.", spec.width, spec.depth, spec.num_heads, spec.conv_channels, False,
-                             True, True, spec.max_patches)
-    keys.update({"student.mask_token": (1, 1, spec.width), "student.norm.weight": (spec.width,),
-                 "student.norm.bias": (spec.width,), "lm_head.weight": (vocab, spec.width),
-                 "lm_head.bias": (vocab,)})
+    keys = ref.backbone_keys(
+        "student.", spec.width, spec.depth, spec.num_heads, spec.conv_channels, False, True, True, spec.max_patches
+    )
+    keys.update(
+        {
+            "student.mask_token": (1, 1, spec.width),
+            "student.norm.weight": (spec.width,),
+            "student.norm.bias": (spec.width,),
+            "lm_head.weight": (vocab, spec.width),
+            "lm_head.bias": (vocab,),
+        }
+    )
     sd = _sd(variables, keys)
     for i in range(2):
-        x = batch[layout.EEG][i:i + 1].astype(np.float64) / 100.0
+        x = batch[layout.EEG][i : i + 1].astype(np.float64) / 100.0
         chans = [0] + batch[layout.CHANNEL_IDS][i].tolist()
-        for pass_mask in (masked[i:i + 1], ~masked[i:i + 1]):
-            h = ref.forward_features(x, chans, sd, spec.depth, spec.num_heads, False, True, True,
-                                     prefix="student.", mask=pass_mask, cls_from_first_channel=True)
+        for pass_mask in (masked[i : i + 1], ~masked[i : i + 1]):
+            h = ref.forward_features(
+                x,
+                chans,
+                sd,
+                spec.depth,
+                spec.num_heads,
+                False,
+                True,
+                True,
+                prefix="student.",
+                mask=pass_mask,
+                cls_from_first_channel=True,
+            )
             h = ref.layer_norm(h, sd["student.norm.weight"], sd["student.norm.bias"])
             expected = ref.linear(h[:, 1:][pass_mask], sd, "lm_head")
             np.testing.assert_allclose(logits[i][pass_mask[0]], expected, rtol=RTOL, atol=ATOL)
@@ -144,19 +180,34 @@ def test_tokenizer_forward_matches_reference():
     variables = {**variables, "quantizer": {"quantize": quant}}
     loss, metrics = model.apply(variables, *tiny.args(batch))
 
-    keys = ref.backbone_keys("encoder.", enc.width, enc.depth, enc.num_heads, enc.conv_channels, True, False,
-                             False, enc.max_patches)
-    keys.update(ref.backbone_keys("decoder.", dec.width, dec.depth, dec.num_heads, dec.conv_channels, True,
-                                  False, False, dec.max_patches, patch_embed="codes", code_dim=q.code_dim))
+    keys = ref.backbone_keys(
+        "encoder.", enc.width, enc.depth, enc.num_heads, enc.conv_channels, True, False, False, enc.max_patches
+    )
+    keys.update(
+        ref.backbone_keys(
+            "decoder.",
+            dec.width,
+            dec.depth,
+            dec.num_heads,
+            dec.conv_channels,
+            True,
+            False,
+            False,
+            dec.max_patches,
+            patch_embed="codes",
+            code_dim=q.code_dim,
+        )
+    )
     for p in ("encoder.", "decoder."):
         keys.update({p + "fc_norm.weight": (enc.width,), p + "fc_norm.bias": (enc.width,)})
     d, code = enc.width, q.code_dim
     for name, out in (("encode_task_layer", code), ("decode_task_layer", 200), ("decode_task_layer_angle", 200)):
-        keys.update({f"{name}.0.weight": (d, d), f"{name}.0.bias": (d,), f"{name}.2.weight": (out, d),
-                     f"{name}.2.bias": (out,)})
+        keys.update(
+            {f"{name}.0.weight": (d, d), f"{name}.0.bias": (d,), f"{name}.2.weight": (out, d), f"{name}.2.bias": (out,)}
+        )
     sd = _sd(variables, keys)
     for i in range(2):
-        x = batch[layout.EEG][i:i + 1].astype(np.float64) / 100.0
+        x = batch[layout.EEG][i : i + 1].astype(np.float64) / 100.0
         chans = [0] + batch[layout.CHANNEL_IDS][i].tolist()
         h = ref.forward_features(x, chans, sd, enc.depth, enc.num_heads, True, False, False, prefix="encoder.")
         h = ref.layer_norm(h[:, 1:], sd["encoder.fc_norm.weight"], sd["encoder.fc_norm.bias"])
@@ -165,8 +216,9 @@ def test_tokenizer_forward_matches_reference():
         codes = np.argmin(((z[0][:, None] - codebook[None]) ** 2).sum(-1), axis=-1)
         np.testing.assert_array_equal(np.asarray(metrics["codes"])[i], codes)
         grid = codebook[codes].reshape(1, 2, 3, code)
-        g = ref.forward_features(grid, chans, sd, dec.depth, dec.num_heads, True, False, False,
-                                 prefix="decoder.", patch_embed="codes")
+        g = ref.forward_features(
+            grid, chans, sd, dec.depth, dec.num_heads, True, False, False, prefix="decoder.", patch_embed="codes"
+        )
         g = ref.layer_norm(g[:, 1:], sd["decoder.fc_norm.weight"], sd["decoder.fc_norm.bias"])
         amp = ref.linear(np.tanh(ref.linear(g, sd, "decode_task_layer.0")), sd, "decode_task_layer.2")
         # The decoder's amplitude prediction enters through its loss term, per sample.
@@ -174,7 +226,7 @@ def test_tokenizer_forward_matches_reference():
         target = np.abs(spectrum)
         target = (target - target.mean()) / target.std(ddof=1)
         per_sample_rec = ((amp - target) ** 2).mean()
-        ours = model.apply(variables, *tiny.args({k: v[i:i + 1] for k, v in batch.items()}))[1]
+        ours = model.apply(variables, *tiny.args({k: v[i : i + 1] for k, v in batch.items()}))[1]
         np.testing.assert_allclose(float(ours["rec_loss"]), per_sample_rec, rtol=1e-3)
         np.testing.assert_allclose(float(ours["quant_loss"]), ((codebook[codes] - z[0]) ** 2).mean(), rtol=1e-3)
     assert np.isfinite(float(loss))

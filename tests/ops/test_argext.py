@@ -19,7 +19,7 @@ def test_equals_jnp_on_random_and_tied_values(shape):
 
 def test_ties_across_chunks_pick_the_first_chunk():
     x = np.zeros((2, 1024), np.float32)
-    x[0, [5, 300, 900]] = 3.0       # equal maxima in three chunks
+    x[0, [5, 300, 900]] = 3.0  # equal maxima in three chunks
     x[1, [1000, 130]] = 2.0
     np.testing.assert_array_equal(argext.argmax(jnp.asarray(x)), [5, 130])
     np.testing.assert_array_equal(argext.argmin(jnp.asarray(-x)), [5, 130])

@@ -20,7 +20,7 @@ def _inputs(dtype, seed=0, b=3, n=11, h=4, d=5):
     r = np.random.default_rng(seed)
     q, k, v = (jnp.asarray(r.standard_normal((b, n, h, d)), dtype) for _ in range(3))
     key_mask = np.ones((b, n), bool)
-    key_mask[1, 7:] = False   # padded keys
+    key_mask[1, 7:] = False  # padded keys
     key_mask[2, 2:4] = False  # a hole in the middle
     return q, k, v, jnp.asarray(key_mask)
 
@@ -31,11 +31,15 @@ def test_values_and_gradients_match_autodiff_float32():
     cot = jnp.asarray(np.random.default_rng(1).standard_normal(q.shape), jnp.float32)
     ours = lambda q, k, v: jnp.sum(softmax_attention(q, k, v, key_mask, scale) * cot)  # noqa: E731
     ref = lambda q, k, v: jnp.sum(_reference(q, k, v, key_mask, scale) * cot)  # noqa: E731
-    np.testing.assert_allclose(softmax_attention(q, k, v, key_mask, scale), _reference(q, k, v, key_mask, scale),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        softmax_attention(q, k, v, key_mask, scale), _reference(q, k, v, key_mask, scale), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(
         softmax_attention(q, k, v, key_mask, scale),
-        jax.nn.dot_product_attention(q, k, v, mask=key_mask[:, None, None, :], scale=scale), rtol=1e-5, atol=1e-6)
+        jax.nn.dot_product_attention(q, k, v, mask=key_mask[:, None, None, :], scale=scale),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     for g_ours, g_ref in zip(jax.grad(ours, argnums=(0, 1, 2))(q, k, v), jax.grad(ref, argnums=(0, 1, 2))(q, k, v)):
         np.testing.assert_allclose(g_ours, g_ref, rtol=1e-4, atol=1e-5)
     # Masked keys receive no gradient at all.

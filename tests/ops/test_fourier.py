@@ -22,8 +22,9 @@ def test_targets_match_numpy_fft_and_zscore():
     # land on opposite sides: compare raw phases on the circle, then the z-scoring on our own phases.
     _, raw_phase = fourier.fourier_spectrum(x.astype(np.float32).reshape(2, 12, 200))
     raw_phase = np.asarray(raw_phase, np.float64)
-    np.testing.assert_allclose(np.exp(1j * raw_phase), np.exp(1j * np.angle(np.fft.fft(x, axis=-1))).reshape(2, 12, 200),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        np.exp(1j * raw_phase), np.exp(1j * np.angle(np.fft.fft(x, axis=-1))).reshape(2, 12, 200), atol=1e-4
+    )
     z = (raw_phase - raw_phase.mean(axis=(1, 2), keepdims=True)) / raw_phase.std(axis=(1, 2), ddof=1, keepdims=True)
     np.testing.assert_allclose(np.asarray(phase), z, rtol=1e-4, atol=1e-4)
     assert ref_phase.shape == z.shape

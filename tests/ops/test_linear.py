@@ -15,10 +15,13 @@ def _bf16_values(rng, shape):
     return np.asarray(jnp.asarray(rng.standard_normal(shape), BF16).astype(jnp.float32))
 
 
-@pytest.mark.parametrize("equation,xs,ws", [
-    ("bnd,dthk->bnthk", (2, 7, 12), (12, 3, 2, 5)),   # the fused qkv projection
-    ("bnhk,hkd->bnd", (2, 7, 2, 5), (2, 5, 12)),       # the attention output projection
-])
+@pytest.mark.parametrize(
+    "equation,xs,ws",
+    [
+        ("bnd,dthk->bnthk", (2, 7, 12), (12, 3, 2, 5)),  # the fused qkv projection
+        ("bnhk,hkd->bnd", (2, 7, 2, 5), (2, 5, 12)),  # the attention output projection
+    ],
+)
 def test_bf16_einsum_matches_float32_math_forward_and_backward(equation, xs, ws):
     rng = np.random.default_rng(0)
     x, w = _bf16_values(rng, xs), _bf16_values(rng, ws)
@@ -35,7 +38,7 @@ def test_bf16_einsum_matches_float32_math_forward_and_backward(equation, xs, ws)
     ref_dx = np.einsum(f"{out},{rhs}->{lhs}", g.astype(np.float64), w.astype(np.float64))
     ref_dw = np.einsum(f"{lhs},{out}->{rhs}", x.astype(np.float64), g.astype(np.float64))
     for got, ref in ((y, ref_y), (dx, ref_dx), (dw, ref_dw)):
-        np.testing.assert_allclose(np.asarray(got.astype(jnp.float32)), ref, rtol=2 ** -7, atol=1e-6 * np.abs(ref).max())
+        np.testing.assert_allclose(np.asarray(got.astype(jnp.float32)), ref, rtol=2**-7, atol=1e-6 * np.abs(ref).max())
 
 
 def test_float32_is_the_plain_einsum_and_its_gradient():
@@ -68,9 +71,12 @@ def test_dense_dot_general_hook_matches_lax():
     xb, wb = jnp.asarray(x, BF16), jnp.asarray(w, BF16)
     out = linear.dot_general(xb, wb, dims)
     assert out.dtype == BF16
-    np.testing.assert_allclose(np.asarray(out, np.float32),
-                               np.einsum("abd,de->abe", np.asarray(xb, np.float64), np.asarray(wb, np.float64)),
-                               rtol=2 ** -7, atol=1e-3)
+    np.testing.assert_allclose(
+        np.asarray(out, np.float32),
+        np.einsum("abd,de->abe", np.asarray(xb, np.float64), np.asarray(wb, np.float64)),
+        rtol=2**-7,
+        atol=1e-3,
+    )
 
 
 def test_an_index_summed_in_one_operand_alone_is_refused():

@@ -24,8 +24,9 @@ def test_mem_loss_is_two_mean_cross_entropies():
     np.testing.assert_allclose(float(m["mlm_acc"]), hits[masked].mean(), rtol=1e-6)
     np.testing.assert_allclose(float(m["mlm_acc_sym"]), hits[visible].mean(), rtol=1e-6)
     masked_labels = labels[masked]
-    np.testing.assert_allclose(float(m["majority_acc"]), np.bincount(masked_labels).max() / masked_labels.size,
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        float(m["majority_acc"]), np.bincount(masked_labels).max() / masked_labels.size, rtol=1e-6
+    )
 
 
 def test_majority_hits_on_a_hand_example():
@@ -45,8 +46,7 @@ def test_label_smoothing_cross_entropy_matches_timm_formula():
     lsm = _log_softmax(logits.astype(np.float64))
     eps = 0.1
     expected = ((1 - eps) * -lsm[np.arange(5), labels] + eps * -lsm.mean(-1)).mean()
-    np.testing.assert_allclose(float(losses.label_smoothing_cross_entropy(logits, labels, eps)), expected,
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(losses.label_smoothing_cross_entropy(logits, labels, eps)), expected, rtol=1e-5)
 
 
 def test_binary_cross_entropy_with_logits():
@@ -56,8 +56,9 @@ def test_binary_cross_entropy_with_logits():
     expected = -(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean()
     np.testing.assert_allclose(float(losses.binary_cross_entropy(logits, labels)), expected, rtol=1e-5)
     weights = np.array([1, 1, 0], bool)
-    np.testing.assert_allclose(float(losses.binary_cross_entropy(logits, labels, weights)),
-                               -(np.log(p[0]) + np.log(1 - p[1])) / 2, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(losses.binary_cross_entropy(logits, labels, weights)), -(np.log(p[0]) + np.log(1 - p[1])) / 2, rtol=1e-5
+    )
 
 
 def test_tokenizer_loss_sums_components_over_real_tokens():

@@ -14,8 +14,9 @@ def test_nearest_codes_are_argmin_of_squared_distance():
     z = _l2n(rng.standard_normal((50, 8)))
     codebook = _l2n(rng.standard_normal((16, 8)))
     expected = np.argmin(((z[:, None] - codebook[None]) ** 2).sum(-1), axis=-1)
-    np.testing.assert_array_equal(np.asarray(vq.nearest_codes(z.astype(np.float32), codebook.astype(np.float32))),
-                                  expected)
+    np.testing.assert_array_equal(
+        np.asarray(vq.nearest_codes(z.astype(np.float32), codebook.astype(np.float32))), expected
+    )
 
 
 def test_straight_through_value_is_codeword_and_gradient_identity():
@@ -89,8 +90,9 @@ def test_restart_reseeds_dead_codes_from_real_vectors_only():
     # Shares of uniform use 1/6: codes 1 and 4 fall below 0.5 / 6 and are dead.
     usage = np.array([0.3, 0.05, 0.2, 0.2, 0.0, 0.25], np.float32)
     for seed in range(20):
-        new, new_usage, restarted = vq.restart_dead_codes(jax.random.PRNGKey(seed), codebook, usage, z, weights,
-                                                          threshold=0.5)
+        new, new_usage, restarted = vq.restart_dead_codes(
+            jax.random.PRNGKey(seed), codebook, usage, z, weights, threshold=0.5
+        )
         new, new_usage = np.asarray(new), np.asarray(new_usage)
         assert int(restarted) == 2
         np.testing.assert_array_equal(new[[0, 2, 3, 5]], codebook[[0, 2, 3, 5]])
@@ -105,8 +107,9 @@ def test_restart_reseeds_dead_codes_from_real_vectors_only():
 def test_restart_without_real_vectors_changes_nothing():
     codebook = _l2n(np.eye(3, dtype=np.float32))
     z = np.ones((4, 3), np.float32)
-    new, usage, restarted = vq.restart_dead_codes(jax.random.PRNGKey(0), codebook, np.zeros(3, np.float32), z,
-                                                  np.zeros(4, np.float32), threshold=0.5)
+    new, usage, restarted = vq.restart_dead_codes(
+        jax.random.PRNGKey(0), codebook, np.zeros(3, np.float32), z, np.zeros(4, np.float32), threshold=0.5
+    )
     assert int(restarted) == 0
     np.testing.assert_array_equal(np.asarray(new), codebook)
     np.testing.assert_array_equal(np.asarray(usage), 0.0)
@@ -117,8 +120,9 @@ def test_usage_shares_and_perplexity_closed_forms():
     weights = np.array([1, 1, 1, 1, 1, 0], np.float32)
     np.testing.assert_allclose(np.asarray(vq.usage_shares(codes, weights, 4)), [0.4, 0.2, 0.0, 0.4])
     p = np.array([0.4, 0.2, 0.4])
-    np.testing.assert_allclose(float(vq.perplexity(jnp.asarray([2.0, 1.0, 0.0, 2.0]))),
-                               np.exp(-np.sum(p * np.log(p))), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(vq.perplexity(jnp.asarray([2.0, 1.0, 0.0, 2.0]))), np.exp(-np.sum(p * np.log(p))), rtol=1e-6
+    )
     assert float(vq.perplexity(jnp.asarray([0.0, 5.0, 0.0]))) == 1.0  # a collapse: one effective code
     np.testing.assert_allclose(float(vq.perplexity(jnp.ones(8))), 8.0, rtol=1e-6)
 
@@ -128,8 +132,7 @@ def test_mean_pairwise_cosine_equals_brute_force():
     z = _l2n(rng.standard_normal((9, 5)))
     gram = z @ z.T
     brute = (gram.sum() - np.trace(gram)) / (9 * 8)
-    np.testing.assert_allclose(float(vq.mean_pairwise_cosine(jnp.asarray(z.sum(0)), 9)), brute, rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(float(vq.mean_pairwise_cosine(jnp.asarray(z.sum(0)), 9)), brute, rtol=1e-5, atol=1e-6)
     same = np.tile(z[:1], (4, 1))
     np.testing.assert_allclose(float(vq.mean_pairwise_cosine(jnp.asarray(same.sum(0)), 4)), 1.0, rtol=1e-6)
     opposite = np.stack([z[0], -z[0]])

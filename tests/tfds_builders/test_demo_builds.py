@@ -20,8 +20,16 @@ TUH_IDS = [channel_id(c) for c in TUH_CHANNELS]
 
 
 def _build(data_dir, workers, **overrides):
-    kw = dict(name="tiny_tuab", kind="tuab", train_subjects=6, eval_subjects=4, seconds=40.0,
-              window_seconds=10.0, split_seed=12345, seed=0)
+    kw = dict(
+        name="tiny_tuab",
+        kind="tuab",
+        train_subjects=6,
+        eval_subjects=4,
+        seconds=40.0,
+        window_seconds=10.0,
+        split_seed=12345,
+        seed=0,
+    )
     kw.update(overrides)
     builder = Demo(config=DemoConfig(**kw), data_dir=str(data_dir), workers=workers)
     builder.download_and_prepare()
@@ -30,8 +38,7 @@ def _build(data_dir, workers, **overrides):
 
 def _sources(builder):
     name = f"demo/{builder.builder_config.name}"
-    return {s: tfds.data_source(name, data_dir=str(builder._data_dir_root), split=s, download=False)
-            for s in SPLITS}
+    return {s: tfds.data_source(name, data_dir=str(builder._data_dir_root), split=s, download=False) for s in SPLITS}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +52,7 @@ def test_tuab_records(tuab_builds):
     srcs = _sources(builder)
     edf_root = Path(builder.info.metadata["edf_root"])
     label_of = {p.stem: ("abnormal" in p.parts) * 1 for p in edf_root.rglob("*.edf")}
-    for split, src in srcs.items():
+    for _split, src in srcs.items():
         assert len(src) > 0
         for i in range(len(src)):
             rec = src[i]
@@ -71,7 +78,7 @@ def test_splits_reproducible_and_disjoint_by_subject(tuab_builds):
     subjects = {}
     for split in SPLITS:
         assert len(src_a[split]) == len(src_b[split])
-        for i in range(len(src_a[split])):      # identical records, in the identical order
+        for i in range(len(src_a[split])):  # identical records, in the identical order
             ra, rb = src_a[split][i], src_b[split][i]
             assert ra["recording_id"] == rb["recording_id"] and ra["start"] == rb["start"]
             np.testing.assert_array_equal(ra["signal"], rb["signal"])
@@ -81,9 +88,11 @@ def test_splits_reproducible_and_disjoint_by_subject(tuab_builds):
     assert not subjects["train"] & subjects["test"]
     assert not subjects["validation"] & subjects["test"]
     # Subjects with two sessions exist, and all their recordings share one split.
-    assert any(rid.endswith("_s002_t000") for rid in
-               {src_a["train"][i]["recording_id"].decode() for i in range(len(src_a["train"]))} |
-               {src_a["validation"][i]["recording_id"].decode() for i in range(len(src_a["validation"]))})
+    assert any(
+        rid.endswith("_s002_t000")
+        for rid in {src_a["train"][i]["recording_id"].decode() for i in range(len(src_a["train"]))}
+        | {src_a["validation"][i]["recording_id"].decode() for i in range(len(src_a["validation"]))}
+    )
 
 
 def test_demo_classes_are_learnable(tuab_builds):
@@ -111,8 +120,18 @@ def test_demo_classes_are_learnable(tuab_builds):
 
 
 def test_tuev_events(tmp_path):
-    builder = _build(tmp_path, workers=1, name="tiny_tuev", kind="tuev", train_subjects=4, eval_subjects=2,
-                     seconds=40.0, window_seconds=5.0, split_seed=4523, seed=3)
+    builder = _build(
+        tmp_path,
+        workers=1,
+        name="tiny_tuev",
+        kind="tuev",
+        train_subjects=4,
+        eval_subjects=2,
+        seconds=40.0,
+        window_seconds=5.0,
+        split_seed=4523,
+        seed=3,
+    )
     srcs = _sources(builder)
     edf_root = Path(builder.info.metadata["edf_root"])
     expected = {}
@@ -122,13 +141,12 @@ def test_tuev_events(tmp_path):
         assert bad == 0 and events
         expected[rid] = sorted((math.ceil(e.start * 200 - 1e-6) - 400, e.label, e.channel) for e in events)
     got = {}
-    for split, src in srcs.items():
+    for _split, src in srcs.items():
         for i in range(len(src)):
             rec = src[i]
-            assert rec["signal"].shape == (23, 1000)        # 2 s + 1-s event + 2 s at 200 Hz
+            assert rec["signal"].shape == (23, 1000)  # 2 s + 1-s event + 2 s at 200 Hz
             assert 0 <= rec["label"] < 6
-            got.setdefault(rec["recording_id"].decode(), []).append(
-                (rec["start"], rec["label"], rec["event_channel"]))
+            got.setdefault(rec["recording_id"].decode(), []).append((rec["start"], rec["label"], rec["event_channel"]))
     assert {k: sorted(v) for k, v in got.items()} == expected  # one record per .rec row, at the right sample
     assert set(builder.info.metadata["label_names"]) == {"spsw", "gped", "pled", "eyem", "artf", "bckg"}
     s = builder.report.summary()
@@ -140,7 +158,7 @@ def test_event_context_wraps_around_like_the_reference():
     signal = np.arange(3 * 50).reshape(3, 50)
     tiled = np.concatenate([signal, signal, signal], axis=1)
     for start in (-30, -5, 0, 20, 45):
-        np.testing.assert_array_equal(circular_segment(signal, start, 40), tiled[:, 50 + start:50 + start + 40])
+        np.testing.assert_array_equal(circular_segment(signal, start, 40), tiled[:, 50 + start : 50 + start + 40])
 
 
 def test_open_tfds_expands_home_and_names_the_build_command(tuab_builds, monkeypatch):
@@ -170,10 +188,22 @@ def test_demo_patches_vary_beyond_a_stationary_signal():
 
 
 def test_corpus_config_writes_unlabelled_windows_split_by_recording(tmp_path):
-    builder = _build(tmp_path, workers=1, name="tiny_corpus", kind="corpus", train_subjects=5, seconds=30.0,
-                     window_seconds=10.0, split_seed=7, seed=2, val_fraction=0.2)
-    srcs = {s: tfds.data_source("demo/tiny_corpus", data_dir=str(tmp_path), split=s, download=False)
-            for s in ("train", "validation")}
+    builder = _build(
+        tmp_path,
+        workers=1,
+        name="tiny_corpus",
+        kind="corpus",
+        train_subjects=5,
+        seconds=30.0,
+        window_seconds=10.0,
+        split_seed=7,
+        seed=2,
+        val_fraction=0.2,
+    )
+    srcs = {
+        s: tfds.data_source("demo/tiny_corpus", data_dir=str(tmp_path), split=s, download=False)
+        for s in ("train", "validation")
+    }
     assert builder.info.metadata["subjects"]["validation"] and builder.info.metadata["subjects"]["train"]
     assert sum(len(s) for s in srcs.values()) == 5 * 3  # three 10-s windows per 30-s recording
     for src in srcs.values():

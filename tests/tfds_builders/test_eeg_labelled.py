@@ -43,8 +43,7 @@ def _write_edf(path, data, annotations=None):
         onsets, descriptions = zip(*annotations)
         raw.set_annotations(mne.Annotations(list(onsets), [0.0] * len(onsets), list(descriptions)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    mne.export.export_raw(str(path), raw, fmt="edf", physical_range="channelwise", overwrite=True,
-                          verbose="error")
+    mne.export.export_raw(str(path), raw, fmt="edf", physical_range="channelwise", overwrite=True, verbose="error")
 
 
 def _write_fif_late_start(path, data, annotations, first_samp):
@@ -59,8 +58,11 @@ def _write_fif_late_start(path, data, annotations, first_samp):
 
 def _sources(builder, splits=("train", "validation", "test")):
     name = f"eeg_labelled/{builder.builder_config.name}"
-    return {s: tfds.data_source(name, data_dir=str(builder._data_dir_root), split=s, download=False)
-            for s in splits if s in builder.info.splits}
+    return {
+        s: tfds.data_source(name, data_dir=str(builder._data_dir_root), split=s, download=False)
+        for s in splits
+        if s in builder.info.splits
+    }
 
 
 def _records(builder):
@@ -73,8 +75,14 @@ def _records(builder):
 # file -> annotations (onset s, description). With tmin -0.5 / tmax 3.5 at 30 s:
 # onset 0.2 starts before the recording, onset 27.0 ends after it; 'T0' and 'boundary' are not mapped.
 EVENT_FILES = {
-    "sub-01/eeg/sub-01_task-mi_eeg.edf": [(0.2, "T1"), (2.0, "T1"), (6.3, "T2"), (10.0, "T0"), (14.01, "T3"),
-                                          (27.0, "T2")],
+    "sub-01/eeg/sub-01_task-mi_eeg.edf": [
+        (0.2, "T1"),
+        (2.0, "T1"),
+        (6.3, "T2"),
+        (10.0, "T0"),
+        (14.01, "T3"),
+        (27.0, "T2"),
+    ],
     "sub-02/eeg/sub-02_task-mi_eeg.edf": [(3.0, "T2"), (8.5, "T0"), (12.25, "T1"), (20.0, "boundary")],
     "sub-03/eeg/sub-03_task-mi_eeg.edf": [(5.0, "T1"), (11.0, "T2")],
     # Nothing mapped: reported, no record (a subject with other files, so every split has records).
@@ -91,8 +99,9 @@ def events_build(tmp_path_factory):
     rng = np.random.default_rng(0)
     for rel, annotations in EVENT_FILES.items():
         _write_edf(root / rel, _signal(rng, SECONDS, [o for o, _ in annotations]), annotations)
-    _write_fif_late_start(root / FIF_FILE, _signal(rng, SECONDS, [o for o, _ in FIF_EVENTS]), FIF_EVENTS,
-                          FIF_FIRST_SAMP)
+    _write_fif_late_start(
+        root / FIF_FILE, _signal(rng, SECONDS, [o for o, _ in FIF_EVENTS]), FIF_EVENTS, FIF_FIRST_SAMP
+    )
     config = labelled_config(manual_dir=root, events=EVENTS, tmin=TMIN, tmax=TMAX)
     builder = EegLabelled(config=config, data_dir=str(tmp_path_factory.mktemp("events_data")), workers=1)
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
@@ -115,7 +124,7 @@ def test_events_one_record_per_mapped_annotation(events_build):
 
     preprocessed = {}
     got = {}
-    for split, records in _records(builder).items():
+    for _split, records in _records(builder).items():
         for rec in records:
             rid = rec["recording_id"].decode()
             key = (rid, int(rec["start"]))
@@ -125,10 +134,11 @@ def test_events_one_record_per_mapped_annotation(events_build):
             # The record is the preprocessed recording sliced at [onset + tmin, onset + tmax) ...
             if rid not in preprocessed:
                 path = next(p for p in [root / (rid + ".edf"), root / (rid + ".fif")] if p.exists())
-                preprocessed[rid] = load_recording(FileTask(path=str(path), preprocess=PreprocessConfig()),
-                                                   FileReport(path=str(path))).signal
+                preprocessed[rid] = load_recording(
+                    FileTask(path=str(path), preprocess=PreprocessConfig()), FileReport(path=str(path))
+                ).signal
             start = int(rec["start"])
-            np.testing.assert_array_equal(rec["signal"], preprocessed[rid][:, start:start + length])
+            np.testing.assert_array_equal(rec["signal"], preprocessed[rid][:, start : start + length])
             # ... and the onset's bump sits -tmin seconds into it (also in the FIF file whose first sample is
             # 4 s after the measurement start: onsets count from the first sample).
             assert abs(int(np.argmax(rec["signal"][1])) - int(-TMIN * 200)) <= 2
@@ -174,19 +184,21 @@ def test_events_nothing_mapped_lists_descriptions(tmp_path):
     rng = np.random.default_rng(1)
     for i in range(3):
         _write_edf(root / f"s{i}" / "run.edf", _signal(rng, 12.0), [(2.0, "769"), (6.0, "770")])
-    config = labelled_config(manual_dir=root, events="T1=left,T2=right", tmax=4, val_fraction=0.0,
-                             test_fraction=0.0)
+    config = labelled_config(manual_dir=root, events="T1=left,T2=right", tmax=4, val_fraction=0.0, test_fraction=0.0)
     builder = EegLabelled(config=config, data_dir=str(tmp_path / "data"))
     with pytest.raises(BuildError, match=r"descriptions found \(count\): \{'769': 3, '770': 3\}.*--events"):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
 
 
-@pytest.mark.parametrize("tmin, tmax, match", [
-    (0.0, 3.5, r"--tmax - --tmin must be a positive whole number of seconds.*3\.5 s"),
-    (2.0, 1.0, r"--tmax - --tmin must be a positive whole number"),
-    (0.0, 0.0, r"--tmax - --tmin must be a positive whole number"),
-    (0.0, None, r"--events needs --tmax"),
-])
+@pytest.mark.parametrize(
+    "tmin, tmax, match",
+    [
+        (0.0, 3.5, r"--tmax - --tmin must be a positive whole number of seconds.*3\.5 s"),
+        (2.0, 1.0, r"--tmax - --tmin must be a positive whole number"),
+        (0.0, 0.0, r"--tmax - --tmin must be a positive whole number"),
+        (0.0, None, r"--events needs --tmax"),
+    ],
+)
 def test_bad_tmin_tmax(tmp_path, tmin, tmax, match):
     with pytest.raises(ValueError, match=match):
         labelled_config(manual_dir=tmp_path, events="T1=a,T2=b", tmin=tmin, tmax=tmax)
@@ -203,8 +215,7 @@ def table_root(tmp_path_factory):
     """Six recordings of six subjects (two in subject folders), and one recording no table lists."""
     root = tmp_path_factory.mktemp("table_recordings")
     rng = np.random.default_rng(2)
-    for rel in ["a/rec1.edf", "b/rec1.edf", "c_rec.edf", "d_rec.edf", "e_rec.edf", "f_rec.edf",
-                "extra/unlisted.edf"]:
+    for rel in ["a/rec1.edf", "b/rec1.edf", "c_rec.edf", "d_rec.edf", "e_rec.edf", "f_rec.edf", "extra/unlisted.edf"]:
         _write_edf(root / rel, _signal(rng, TABLE_SECONDS))
     return root
 
@@ -215,9 +226,19 @@ def _table(path, header, rows):
 
 
 def test_table_classes(table_root, tmp_path):
-    table = _table(tmp_path / "labels.csv", "path,label,subject",
-                   ["a/rec1.edf,sleep,P1", "b/rec1.edf,wake,P2", "c_rec.edf,wake,P3", "d_rec.edf,sleep,P4",
-                    "e_rec.edf,wake,P5", "f_rec.edf,sleep,P6", "gone.edf,wake,P7"])
+    table = _table(
+        tmp_path / "labels.csv",
+        "path,label,subject",
+        [
+            "a/rec1.edf,sleep,P1",
+            "b/rec1.edf,wake,P2",
+            "c_rec.edf,wake,P3",
+            "d_rec.edf,sleep,P4",
+            "e_rec.edf,wake,P5",
+            "f_rec.edf,sleep,P6",
+            "gone.edf,wake,P7",
+        ],
+    )
     config = labelled_config(manual_dir=table_root, table=table, window=4)
     builder = EegLabelled(config=config, data_dir=str(tmp_path / "data"))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(table_root)))
@@ -233,7 +254,7 @@ def test_table_classes(table_root, tmp_path):
             assert int(rec["start"]) in (0, 800, 1600)
     assert sum(len(r) for r in _records(builder).values()) == 6 * 3
     splits = list(seen.values())
-    assert all(not (a & b) for i, a in enumerate(splits) for b in splits[i + 1:]), "subject-disjoint splits"
+    assert all(not (a & b) for i, a in enumerate(splits) for b in splits[i + 1 :]), "subject-disjoint splits"
     meta = builder.info.metadata
     for split in seen:  # the stored subject lists (which also name P7, whose file is missing) hold the records'
         assert seen[split] <= set(meta["subjects"][split])
@@ -246,24 +267,50 @@ def test_table_classes(table_root, tmp_path):
     assert files["extra/unlisted.edf"].reason == "not_in_table"
     assert "labels.csv line 8" in files["gone.edf"].detail
     # Strict mode stops before reading anything, naming the file.
-    strict = EegLabelled(config=labelled_config(manual_dir=table_root, table=table, window=4, name="strict"),
-                         data_dir=str(tmp_path / "data"), strict=True)
+    strict = EegLabelled(
+        config=labelled_config(manual_dir=table_root, table=table, window=4, name="strict"),
+        data_dir=str(tmp_path / "data"),
+        strict=True,
+    )
     with pytest.raises(BuildError, match=r"strict build of eeg_labelled stopped at gone.edf: .*missing_file"):
         strict.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(table_root)))
 
 
 def test_table_regression_with_split_column(table_root, tmp_path):
-    table = _table(tmp_path / "ages.csv", "path,label,split",
-                   ["a/rec1.edf,31.5,train", "b/rec1.edf,40,train", "c_rec.edf,22.25,train",
-                    "d_rec.edf,60,validation", "e_rec.edf,18,test", "f_rec.edf,45,test",
-                    "extra/unlisted.edf,50,train"])
+    table = _table(
+        tmp_path / "ages.csv",
+        "path,label,split",
+        [
+            "a/rec1.edf,31.5,train",
+            "b/rec1.edf,40,train",
+            "c_rec.edf,22.25,train",
+            "d_rec.edf,60,validation",
+            "e_rec.edf,18,test",
+            "f_rec.edf,45,test",
+            "extra/unlisted.edf,50,train",
+        ],
+    )
     config = labelled_config(manual_dir=table_root, table=table, window=6, stride=3)
     builder = EegLabelled(config=config, data_dir=str(tmp_path / "data"))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(table_root)))
-    target = {"a/rec1": 31.5, "b/rec1": 40.0, "c_rec": 22.25, "d_rec": 60.0, "e_rec": 18.0, "f_rec": 45.0,
-              "extra/unlisted": 50.0}
-    split_of = {"a/rec1": "train", "b/rec1": "train", "c_rec": "train", "d_rec": "validation",
-                "e_rec": "test", "f_rec": "test", "extra/unlisted": "train"}
+    target = {
+        "a/rec1": 31.5,
+        "b/rec1": 40.0,
+        "c_rec": 22.25,
+        "d_rec": 60.0,
+        "e_rec": 18.0,
+        "f_rec": 45.0,
+        "extra/unlisted": 50.0,
+    }
+    split_of = {
+        "a/rec1": "train",
+        "b/rec1": "train",
+        "c_rec": "train",
+        "d_rec": "validation",
+        "e_rec": "test",
+        "f_rec": "test",
+        "extra/unlisted": "train",
+    }
     records = _records(builder)
     for split, recs in records.items():
         for rec in recs:
@@ -285,17 +332,24 @@ def test_table_regression_with_split_column(table_root, tmp_path):
     with open(os.path.join(str(builder.data_dir), "metadata.json")) as fh:
         stored = json.load(fh)
     assert {k: stored[k] for k in ("task", "num_classes", "label_names", "window_seconds", "channels")} == {
-        "task": "regression", "num_classes": 0, "label_names": [], "window_seconds": 6.0,
-        "channels": ["CZ", "FP1", "O1"]}
+        "task": "regression",
+        "num_classes": 0,
+        "label_names": [],
+        "window_seconds": 6.0,
+        "channels": ["CZ", "FP1", "O1"],
+    }
 
 
-@pytest.mark.parametrize("header, rows, match", [
-    ("path,subject", ["a/rec1.edf,P1"], r"labels.csv: line 1: the header .* has no 'label' column"),
-    ("file,label", ["a/rec1.edf,x"], r"has no 'path' column"),
-    ("path,label", ["a/rec1.edf,x", "b/rec1.edf,"], r"labels.csv: line 3: empty label for 'b/rec1.edf'"),
-    ("path,label,split", ["a/rec1.edf,x,train", "b/rec1.edf,y,dev"], r"line 3: split 'dev'"),
-    ("path,label", ["a/rec1.edf,x", "a/rec1.edf,y"], r"line 3: 'a/rec1.edf' is already listed on line 2"),
-])
+@pytest.mark.parametrize(
+    "header, rows, match",
+    [
+        ("path,subject", ["a/rec1.edf,P1"], r"labels.csv: line 1: the header .* has no 'label' column"),
+        ("file,label", ["a/rec1.edf,x"], r"has no 'path' column"),
+        ("path,label", ["a/rec1.edf,x", "b/rec1.edf,"], r"labels.csv: line 3: empty label for 'b/rec1.edf'"),
+        ("path,label,split", ["a/rec1.edf,x,train", "b/rec1.edf,y,dev"], r"line 3: split 'dev'"),
+        ("path,label", ["a/rec1.edf,x", "a/rec1.edf,y"], r"line 3: 'a/rec1.edf' is already listed on line 2"),
+    ],
+)
 def test_malformed_table(tmp_path, header, rows, match):
     table = _table(tmp_path / "labels.csv", header, rows)
     with pytest.raises(ValueError, match=match):
@@ -308,9 +362,9 @@ def test_regression_task_needs_numbers_and_split_needs_subjects(tmp_path):
         labelled_config(manual_dir=tmp_path, table=table, task="regression")
     # Forced classification of numbers: classes in number order.
     table = _table(tmp_path / "labels.csv", "path,label", ["a.edf,10", "b.edf,2", "c.edf,1"])
-    assert labelled_config(manual_dir=tmp_path, table=table, task="classification").label_names == (
-        "1", "2", "10")
+    assert labelled_config(manual_dir=tmp_path, table=table, task="classification").label_names == ("1", "2", "10")
     from tfds_builders.common import split_subjects_three_way
+
     with pytest.raises(ValueError, match=r"2 subject\(s\) cannot be split.*--val_fraction=0"):
         split_subjects_three_way(["a", "b"], 0.2, 0.2, seed=0)
     train, val, test = split_subjects_three_way([f"s{i}" for i in range(10)], 0.2, 0.2, seed=3)
@@ -325,8 +379,11 @@ def test_existing_build_with_other_options_is_refused(events_build):
     again.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
     assert again.report.files == []  # reused, nothing rebuilt
     other = labelled_config(manual_dir=root, events=EVENTS, tmin=0, tmax=4)
-    with pytest.raises(BuildError, match=r"built with other options \(.*tmax: built with 3\.5, now 4\.0.*"
-                                         r"tmin: built with -0\.5, now 0\.0.*--config=OTHER_NAME.*delete"):
+    with pytest.raises(
+        BuildError,
+        match=r"built with other options \(.*tmax: built with 3\.5, now 4\.0.*"
+        r"tmin: built with -0\.5, now 0\.0.*--config=OTHER_NAME.*delete",
+    ):
         EegLabelled(config=other, data_dir=data_dir)
     renamed = labelled_config(manual_dir=root, events=EVENTS, tmin=0, tmax=4, name="t0_4")
     assert EegLabelled(config=renamed, data_dir=data_dir).builder_config.name == "t0_4"
@@ -337,19 +394,33 @@ def test_existing_build_with_other_options_is_refused(events_build):
 
 
 def test_cli(table_root, tmp_path, capsys):
-    table = _table(tmp_path / "labels.csv", "path,label",
-                   ["a/rec1.edf,1", "b/rec1.edf,0", "c_rec.edf,1", "d_rec.edf,0", "e_rec.edf,1"])
+    table = _table(
+        tmp_path / "labels.csv",
+        "path,label",
+        ["a/rec1.edf,1", "b/rec1.edf,0", "c_rec.edf,1", "d_rec.edf,0", "e_rec.edf,1"],
+    )
     data_dir = str(tmp_path / "data")
     # Subjects from the path: a/rec1.edf and b/rec1.edf are subject "rec1", the other three "rec"; two
     # subjects fill train and test when there is no validation split.
-    args = ["eeg_labelled", f"--data_dir={data_dir}", f"--manual_dir={table_root}", f"--table={table}",
-            "--window=4", "--task=classification", "--notch=60", r"--subject_pattern=(rec1|rec)",
-            "--val_fraction=0", "--test_fraction=0.2", "--workers=1"]
+    args = [
+        "eeg_labelled",
+        f"--data_dir={data_dir}",
+        f"--manual_dir={table_root}",
+        f"--table={table}",
+        "--window=4",
+        "--task=classification",
+        "--notch=60",
+        r"--subject_pattern=(rec1|rec)",
+        "--val_fraction=0",
+        "--test_fraction=0.2",
+        "--workers=1",
+    ]
     assert build_cli.main(args) == 0
     out = capsys.readouterr().out
     assert "eeg_labelled/table: 5/7 files read" in out and "task: binary, labels: ['0', '1']" in out
-    srcs = {s: tfds.data_source("eeg_labelled/table", data_dir=data_dir, split=s, download=False)
-            for s in ("train", "test")}
+    srcs = {
+        s: tfds.data_source("eeg_labelled/table", data_dir=data_dir, split=s, download=False) for s in ("train", "test")
+    }
     subjects = {s: {src[i]["subject_id"].decode() for i in range(len(src))} for s, src in srcs.items()}
     assert sorted(subjects["train"] | subjects["test"]) == ["rec", "rec1"] and len(subjects["train"]) == 1
     assert srcs["train"][0]["signal"].shape == (3, 800)
@@ -365,8 +436,16 @@ def test_cli(table_root, tmp_path, capsys):
     with pytest.raises(SystemExit, match=r"--events, --tmax only apply to eeg_labelled"):
         build_cli.main(["tuab", f"--data_dir={data_dir}", "--events=T1=a", "--tmax=4"])
     with pytest.raises(SystemExit, match=r"exactly one of --events.*--table.*both were given"):
-        build_cli.main(["eeg_labelled", f"--data_dir={data_dir}", f"--manual_dir={table_root}",
-                        f"--table={table}", "--events=T1=a,T2=b", "--tmax=4"])
+        build_cli.main(
+            [
+                "eeg_labelled",
+                f"--data_dir={data_dir}",
+                f"--manual_dir={table_root}",
+                f"--table={table}",
+                "--events=T1=a,T2=b",
+                "--tmax=4",
+            ]
+        )
     # Same name, other options: refused (exit code 1, message on stderr), the data is left as it was.
     assert build_cli.main([a if a != "--window=4" else "--window=2" for a in args]) == 1
     assert "window_seconds: built with 4.0, now 2.0" in capsys.readouterr().err

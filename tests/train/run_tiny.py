@@ -1,6 +1,6 @@
 """Runs one tiny stage and prints its losses as JSON (for the multi-device and multi-process tests).
 
-    python -m tests.train.run_tiny STAGE DATA_DIR WORKDIR DATA,FSDP,TENSOR [PROCESS_ID NUM_PROCESSES PORT]
+python -m tests.train.run_tiny STAGE DATA_DIR WORKDIR DATA,FSDP,TENSOR [PROCESS_ID NUM_PROCESSES PORT]
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ def main(argv: list[str]) -> None:
 
     if len(argv) > 4:
         process_id, num_processes, port = map(int, argv[4:7])
-        jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=num_processes,
-                                   process_id=process_id)
+        jax.distributed.initialize(
+            coordinator_address=f"127.0.0.1:{port}", num_processes=num_processes, process_id=process_id
+        )
     from labram_jax.train.loop import run
     from labram_jax.train.metric_writers import read_metrics
     from tests.train.tiny_configs import tiny_config
@@ -30,8 +31,17 @@ def main(argv: list[str]) -> None:
     quantizer = quantizer_state(workdir) if stage == "tokenizer" else {}
     if jax.process_index() == 0:
         losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
-        print("RESULT " + json.dumps({"losses": losses, "test": results.get("test", {}),
-                                      "devices": jax.device_count(), "quantizer": quantizer}))
+        print(
+            "RESULT "
+            + json.dumps(
+                {
+                    "losses": losses,
+                    "test": results.get("test", {}),
+                    "devices": jax.device_count(),
+                    "quantizer": quantizer,
+                }
+            )
+        )
 
 
 def quantizer_state(workdir: str) -> dict:

@@ -18,8 +18,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _main(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "labram_jax.main", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    return subprocess.run(
+        [sys.executable, "-m", "labram_jax.main", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"),
+    )
 
 
 def test_unknown_config_key_names_the_field(tmp_path):

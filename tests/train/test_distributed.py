@@ -30,15 +30,21 @@ def _single(stage: str, data_dir: str, workdir: str) -> tuple[list[float], dict,
 def _parse(stdout: str) -> dict:
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, stdout[-3000:]
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 @pytest.mark.parametrize("stage", ["finetune_tuab", "tokenizer"])
 def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
     losses, test, quantizer = _single(stage, demo_data_dir, str(tmp_path / "one"))
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    out = subprocess.run([sys.executable, "-m", "tests.train.run_tiny", stage, demo_data_dir, str(tmp_path / "eight"),
-                          "2,2,2"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.train.run_tiny", stage, demo_data_dir, str(tmp_path / "eight"), "2,2,2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-4000:]
     result = _parse(out.stdout)
     assert result["devices"] == 8
@@ -65,9 +71,28 @@ def test_two_processes_match_one(demo_data_dir, tmp_path):
     port = _free_port()
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.train.run_tiny", "finetune_tuab", demo_data_dir,
-                               str(tmp_path / "two"), "-1,1,1", str(i), "2", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.train.run_tiny",
+                "finetune_tuab",
+                demo_data_dir,
+                str(tmp_path / "two"),
+                "-1,1,1",
+                str(i),
+                "2",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=900) for p in procs]
     for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-4000:]

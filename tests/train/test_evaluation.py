@@ -118,9 +118,7 @@ def test_confusion_keeps_absent_classes():
 
 def test_task_metrics_dispatch_and_unknown_kind():
     y = np.array([0, 1, 1, 0])
-    assert ev.task_metrics("binary", y, np.array([-1.0, 1, 2, -2])) == ev.binary_metrics(
-        y, np.array([-1.0, 1, 2, -2])
-    )
+    assert ev.task_metrics("binary", y, np.array([-1.0, 1, 2, -2])) == ev.binary_metrics(y, np.array([-1.0, 1, 2, -2]))
     assert "cohen_kappa" in ev.task_metrics("multiclass", y, np.eye(2)[y])
     assert "r2" in ev.task_metrics("regression", y.astype(float), y + 0.1)
     with pytest.raises(ValueError, match="binary, multiclass, regression"):

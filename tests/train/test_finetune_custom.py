@@ -43,8 +43,7 @@ def _write_edf(path, data, annotations):
     onsets, descriptions = zip(*annotations)
     raw.set_annotations(mne.Annotations(list(onsets), [0.0] * len(onsets), list(descriptions)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    mne.export.export_raw(str(path), raw, fmt="edf", physical_range="channelwise", overwrite=True,
-                          verbose="error")
+    mne.export.export_raw(str(path), raw, fmt="edf", physical_range="channelwise", overwrite=True, verbose="error")
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +55,16 @@ def events_data(tmp_path_factory):
         labels = rng.permutation([0, 1] * 6)
         onsets = [2.0 + 5.0 * i for i in range(len(labels))]
         data = _trial_signal(rng, 64.0, list(zip(onsets, labels)))
-        _write_edf(root / f"sub-{s:02d}" / "eeg" / f"sub-{s:02d}_task-mi_eeg.edf", data,
-                   [(o, "T1" if lab == 0 else "T2") for o, lab in zip(onsets, labels)])
+        _write_edf(
+            root / f"sub-{s:02d}" / "eeg" / f"sub-{s:02d}_task-mi_eeg.edf",
+            data,
+            [(o, "T1" if lab == 0 else "T2") for o, lab in zip(onsets, labels)],
+        )
     data_dir = str(tmp_path_factory.mktemp("mi_data"))
     config = labelled_config(manual_dir=root, events="T1=left,T2=right", tmin=0, tmax=4, name="mi")
     EegLabelled(config=config, data_dir=data_dir).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+        download_config=tfds.download.DownloadConfig(manual_dir=str(root))
+    )
     return data_dir
 
 
@@ -88,7 +91,8 @@ def regression_data(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("reg_data"))
     config = labelled_config(manual_dir=root, table=str(table), window=4, name="amp")
     EegLabelled(config=config, data_dir=data_dir).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(root)))
+        download_config=tfds.download.DownloadConfig(manual_dir=str(root))
+    )
     return data_dir
 
 
@@ -116,7 +120,10 @@ def test_task_read_from_dataset_metadata(events_data, regression_data):
     long.model.max_patches = 2
     with pytest.raises(ConfigError, match=r"4 s long but the model reads at most 2 s.*Rebuild"):
         task_from_data.resolve(long)
-    with pytest.raises(ConfigError, match=r"(?s)not built.*python -m tfds_builders.build eeg_labelled --config=nope --manual_dir=.*--events="):
+    with pytest.raises(
+        ConfigError,
+        match=r"(?s)not built.*python -m tfds_builders.build eeg_labelled --config=nope --manual_dir=.*--events=",
+    ):
         task_from_data.resolve(_custom(events_data, "eeg_labelled/nope"))
 
 
@@ -145,9 +152,11 @@ def _init_checkpoint(path, config):
     model = factory.classifier_model(c, c.task.num_outputs)
     variables = jax.jit(factory.init_fn(model, factory.example_batch(1, 6, 4)))(jax.random.key(7))
     from flax import linen as nn
+
     variables = nn.meta.unbox(variables)
-    checkpoints.write_model(path, variables, checkpoints.make_meta("finetune", c, step=0,
-                                                                   num_outputs=c.task.num_outputs))
+    checkpoints.write_model(
+        path, variables, checkpoints.make_meta("finetune", c, step=0, num_outputs=c.task.num_outputs)
+    )
     return variables
 
 
@@ -157,24 +166,35 @@ def test_partial_finetuning_freezes_the_backbone(events_data, tmp_path, mode, tr
     init = _init_checkpoint(str(tmp_path / "init"), config)
     config.init_checkpoint = str(tmp_path / "init")
     run(config, str(tmp_path / "run"))
-    restored = checkpoints.restore_model(str(tmp_path / "run" / "checkpoints"),
-                                         jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), init))[0]
+    restored = checkpoints.restore_model(
+        str(tmp_path / "run" / "checkpoints"), jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), init)
+    )[0]
     before, after = init["params"], restored["params"]
     for name in before["backbone"]:
-        same = jax.tree.map(lambda a, b: bool(np.array_equal(np.asarray(a), np.asarray(b))),
-                            before["backbone"][name], after["backbone"][name])
+        same = jax.tree.map(
+            lambda a, b: bool(np.array_equal(np.asarray(a), np.asarray(b))),
+            before["backbone"][name],
+            after["backbone"][name],
+        )
         assert all(jax.tree.leaves(same)) == (name not in trained_blocks), name
     assert not np.array_equal(before["head"]["kernel"], after["head"]["kernel"])
 
 
 def test_seed_table_mean_and_std(tmp_path):
-    per_seed = {0: {"d:test": {"acc": 0.5, "auc": 0.9}}, 1: {"d:test": {"acc": 0.7, "auc": 0.8}},
-                2: {"d:test": {"acc": 0.6}}}
+    per_seed = {
+        0: {"d:test": {"acc": 0.5, "auc": 0.9}},
+        1: {"d:test": {"acc": 0.7, "auc": 0.8}},
+        2: {"d:test": {"acc": 0.6}},
+    }
     table = seeds_lib.aggregate(per_seed)
     assert table["d:test"]["acc"]["mean"] == pytest.approx(0.6)
     assert table["d:test"]["acc"]["std"] == pytest.approx(0.1)  # sample std of 0.5, 0.7, 0.6
-    assert table["d:test"]["auc"] == {"mean": pytest.approx(0.85), "std": pytest.approx(np.sqrt(0.005)),
-                                      "n": 2, "values": [0.9, 0.8]}
+    assert table["d:test"]["auc"] == {
+        "mean": pytest.approx(0.85),
+        "std": pytest.approx(np.sqrt(0.005)),
+        "n": 2,
+        "values": [0.9, 0.8],
+    }
     md = seeds_lib.markdown(table, [0, 1, 2])
     assert "| acc | 0.6000 ± 0.1000 | 0.5000 | 0.7000 | 0.6000 |" in md
 
@@ -202,8 +222,10 @@ def test_seeds_through_the_real_loop(events_data, tmp_path):
     for s in (3, 4):
         assert os.path.isfile(tmp_path / f"seed_{s}" / "results.json")
         assert checkpoints.read_meta(str(tmp_path / f"seed_{s}"))["config"]["seed"] == s
-    per_seed = [json.loads((tmp_path / f"seed_{s}" / "results.json").read_text())["test"]["eeg_labelled/mi:test"]
-                for s in (3, 4)]
+    per_seed = [
+        json.loads((tmp_path / f"seed_{s}" / "results.json").read_text())["test"]["eeg_labelled/mi:test"]
+        for s in (3, 4)
+    ]
     acc = result["test"]["eeg_labelled/mi:test"]["balanced_accuracy"]
     values = [r["balanced_accuracy"] for r in per_seed]
     assert acc["values"] == values and acc["mean"] == pytest.approx(np.mean(values))

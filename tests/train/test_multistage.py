@@ -4,7 +4,6 @@ random initialisation on the same budget and seeds."""
 from __future__ import annotations
 
 import json
-import os
 
 import ml_collections
 import pytest
@@ -17,9 +16,17 @@ def _pipeline_config(data_dir: str, seeds: str = "") -> ml_collections.ConfigDic
     stages = {name: tiny_config(name, data_dir, steps=4) for name in ("tokenizer", "pretrain", "finetune_tuab")}
     for name in ("tokenizer", "pretrain"):
         stages[name].data.validation = "demo/tuab:validation"
-    return ml_collections.ConfigDict(dict(
-        stage="pipeline", data_dir=data_dir, build_demo_data=False, order=tuple(stages), scratch_baselines=True,
-        seeds=seeds, stages=stages))
+    return ml_collections.ConfigDict(
+        dict(
+            stage="pipeline",
+            data_dir=data_dir,
+            build_demo_data=False,
+            order=tuple(stages),
+            scratch_baselines=True,
+            seeds=seeds,
+            stages=stages,
+        )
+    )
 
 
 def test_pipeline_reports_every_stage_and_what_pretraining_buys(demo_data_dir, tmp_path):
@@ -44,14 +51,18 @@ def test_pipeline_reports_every_stage_and_what_pretraining_buys(demo_data_dir, t
 
 
 def test_results_table_shows_mean_and_std_over_seeds():
-    configs = {n: ml_collections.ConfigDict(dict(stage="finetune", init_checkpoint=init, task=dict(kind="binary")))
-               for n, init in (("ft", "/pre"), ("ft_scratch", ""))}
+    configs = {
+        n: ml_collections.ConfigDict(dict(stage="finetune", init_checkpoint=init, task=dict(kind="binary")))
+        for n, init in (("ft", "/pre"), ("ft_scratch", ""))
+    }
     agg = lambda m: {"mean": m, "std": 0.01, "n": 3, "values": [m] * 3}  # noqa: E731
-    results = {"ft": {"seeds": [0, 1, 2], "test": {"d:test": {"balanced_accuracy": agg(0.8), "roc_auc": agg(0.9)}}},
-               "ft_scratch": {"seeds": [0, 1, 2], "test": {"d:test": {"balanced_accuracy": agg(0.7),
-                                                                       "roc_auc": agg(0.85)}}}}
+    results = {
+        "ft": {"seeds": [0, 1, 2], "test": {"d:test": {"balanced_accuracy": agg(0.8), "roc_auc": agg(0.9)}}},
+        "ft_scratch": {"seeds": [0, 1, 2], "test": {"d:test": {"balanced_accuracy": agg(0.7), "roc_auc": agg(0.85)}}},
+    }
     table = multistage.results_table(results, configs)
-    assert "| ft (pre-trained, seeds 0,1,2) | d:test | balanced_accuracy 0.800 ± 0.010, roc_auc 0.900 ± 0.010 |" \
-        in table
+    assert (
+        "| ft (pre-trained, seeds 0,1,2) | d:test | balanced_accuracy 0.800 ± 0.010, roc_auc 0.900 ± 0.010 |" in table
+    )
     assert "| ft: pre-trained minus random init | d:test | balanced_accuracy +0.100, roc_auc +0.050 |" in table
     assert multistage.pretraining_gain(results, configs)["ft"]["d:test"]["balanced_accuracy"] == pytest.approx(0.1)

@@ -56,6 +56,4 @@ def test_write_stage_plots(tmp_path):
     names = [os.path.basename(p) for p in paths]
     assert names == ["loss_curves.png", "confusion_matrix.png", "codebook_usage.png"]
     assert all(os.path.dirname(p) == str(tmp_path / "plots") and _is_png(p) for p in paths)
-    assert [os.path.basename(p) for p in plots.write_stage_plots(str(tmp_path), RECORDS)] == [
-        "loss_curves.png"
-    ]
+    assert [os.path.basename(p) for p in plots.write_stage_plots(str(tmp_path), RECORDS)] == ["loss_curves.png"]

@@ -63,15 +63,29 @@ def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp
     run(_config(demo_data_dir, 9), reference)
     workdir = str(tmp_path / "killed")
     args = [sys.executable, "-m", "labram_jax.main", "--config=configs/demo_tokenizer.py", f"--workdir={workdir}"]
-    overrides = [f"--config.data.data_dir={demo_data_dir}", "--config.data.train=demo/tuab:train",
-                 "--config.data.validation=", "--config.tokenizer.width=100", "--config.tokenizer.num_heads=4",
-                 "--config.tokenizer.encoder_depth=1", "--config.tokenizer.decoder_depth=1",
-                 "--config.tokenizer.num_codes=16", "--config.tokenizer.code_dim=8", "--config.optim.batch_size=8",
-                 "--config.tokenizer.continuous_steps=1", "--config.tokenizer.restart_threshold=0.9",
-                 "--config.tokenizer.restart_decay=0.5",
-                 "--config.optim.epochs=1", "--config.optim.warmup_epochs=0", "--config.optim.warmup_steps=1",
-                 "--config.max_steps=9", "--config.log.every_steps=1", "--config.log.progress=False",
-                 "--config.checkpoint.every_steps=3", "--config.eval.every_epochs=0"]
+    overrides = [
+        f"--config.data.data_dir={demo_data_dir}",
+        "--config.data.train=demo/tuab:train",
+        "--config.data.validation=",
+        "--config.tokenizer.width=100",
+        "--config.tokenizer.num_heads=4",
+        "--config.tokenizer.encoder_depth=1",
+        "--config.tokenizer.decoder_depth=1",
+        "--config.tokenizer.num_codes=16",
+        "--config.tokenizer.code_dim=8",
+        "--config.optim.batch_size=8",
+        "--config.tokenizer.continuous_steps=1",
+        "--config.tokenizer.restart_threshold=0.9",
+        "--config.tokenizer.restart_decay=0.5",
+        "--config.optim.epochs=1",
+        "--config.optim.warmup_epochs=0",
+        "--config.optim.warmup_steps=1",
+        "--config.max_steps=9",
+        "--config.log.every_steps=1",
+        "--config.log.progress=False",
+        "--config.checkpoint.every_steps=3",
+        "--config.eval.every_epochs=0",
+    ]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.Popen(args + overrides, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = os.path.join(workdir, "checkpoints", "3")

@@ -101,18 +101,23 @@ def test_finetune_really_loads_the_backbone(demo_data_dir, pretrain_dir, tmp_pat
     batch["eeg"] = np.random.default_rng(0).normal(0, 30, batch["eeg"].shape).astype(np.float32)
     backbone = trainer.stage.model.bind({"params": jax.device_get(loaded.params)}).backbone
     ours = backbone(batch["eeg"], batch["channel_ids"], batch["channel_mask"], batch["patch_mask"])
-    ref = NeuralTransformer(trainer.stage.model.spec).apply({"params": expected}, batch["eeg"],
-                                                             batch["channel_ids"], batch["channel_mask"],
-                                                             batch["patch_mask"])
+    ref = NeuralTransformer(trainer.stage.model.spec).apply(
+        {"params": expected}, batch["eeg"], batch["channel_ids"], batch["channel_mask"], batch["patch_mask"]
+    )
     np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-5, atol=1e-5)
     rnd = NeuralTransformer(trainer.stage.model.spec).apply(
-        {"params": jax.device_get(fresh.params["backbone"])}, batch["eeg"], batch["channel_ids"],
-        batch["channel_mask"], batch["patch_mask"])
+        {"params": jax.device_get(fresh.params["backbone"])},
+        batch["eeg"],
+        batch["channel_ids"],
+        batch["channel_mask"],
+        batch["patch_mask"],
+    )
     assert not np.allclose(np.asarray(rnd), np.asarray(ref), atol=1e-3)
     # fc_norm and the head stay freshly initialised (ref. §6.2).
     for key in ("fc_norm", "head"):
-        for a, b in zip(jax.tree.leaves(jax.device_get(loaded.params[key])),
-                        jax.tree.leaves(jax.device_get(fresh.params[key]))):
+        for a, b in zip(
+            jax.tree.leaves(jax.device_get(loaded.params[key])), jax.tree.leaves(jax.device_get(fresh.params[key]))
+        ):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 

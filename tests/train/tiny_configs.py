@@ -9,8 +9,17 @@ from labram_jax import config_defaults
 TINY_BACKBONE = dict(width=100, depth=1, num_heads=4)
 # The collapse remedies are on and fast (one continuous step, restarts from the third step on), so every
 # kind of quantiser state goes through the resume, multi-device and multi-process tests.
-TINY_TOKENIZER = dict(width=100, num_heads=4, encoder_depth=1, decoder_depth=1, num_codes=16, code_dim=8,
-                      continuous_steps=1, restart_threshold=0.9, restart_decay=0.5)
+TINY_TOKENIZER = dict(
+    width=100,
+    num_heads=4,
+    encoder_depth=1,
+    decoder_depth=1,
+    num_codes=16,
+    code_dim=8,
+    continuous_steps=1,
+    restart_threshold=0.9,
+    restart_decay=0.5,
+)
 
 
 def tiny_config(stage: str, data_dir: str, steps: int = 6, batch_size: int = 8) -> ml_collections.ConfigDict:

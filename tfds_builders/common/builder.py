@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -59,15 +60,26 @@ class EegConfig(tfds.core.BuilderConfig):
 def tuh_configs(window_seconds: float, split_seed: int) -> list[EegConfig]:
     """The two configs of the TUH builders: the reference's 50 Hz notch, and 60 Hz for US mains."""
     return [
-        EegConfig(name="default", description="Reference preprocessing (50 Hz notch, as the official code).",
-                  notch_hz=50.0, window_seconds=window_seconds, split_seed=split_seed),
-        EegConfig(name="notch60", description="60 Hz notch for the US mains of TUH recordings.",
-                  notch_hz=60.0, window_seconds=window_seconds, split_seed=split_seed),
+        EegConfig(
+            name="default",
+            description="Reference preprocessing (50 Hz notch, as the official code).",
+            notch_hz=50.0,
+            window_seconds=window_seconds,
+            split_seed=split_seed,
+        ),
+        EegConfig(
+            name="notch60",
+            description="60 Hz notch for the US mains of TUH recordings.",
+            notch_hz=60.0,
+            window_seconds=window_seconds,
+            split_seed=split_seed,
+        ),
     ]
 
 
-def record_features(label_names: Sequence[str] | None, event_mode: bool,
-                    regression: bool = False) -> tfds.features.FeaturesDict:
+def record_features(
+    label_names: Sequence[str] | None, event_mode: bool, regression: bool = False
+) -> tfds.features.FeaturesDict:
     """The TFDS feature spec of the records (variable channels and length: one spec for all datasets).
 
     `label` is a ClassLabel when `label_names` are given, a float32 scalar for a regression target
@@ -80,8 +92,7 @@ def record_features(label_names: Sequence[str] | None, event_mode: bool,
         label = np.float32
     features: dict[str, Any] = {
         # Two unknown dimensions need byte encoding; raw bytes also keep serialisation cheap.
-        "signal": tfds.features.Tensor(shape=(None, None), dtype=np.float32,
-                                       encoding=tfds.features.Encoding.BYTES),
+        "signal": tfds.features.Tensor(shape=(None, None), dtype=np.float32, encoding=tfds.features.Encoding.BYTES),
         "channel_ids": tfds.features.Tensor(shape=(None,), dtype=np.int32),
         "label": label,
         "recording_id": tfds.features.Text(),
@@ -142,15 +153,16 @@ class EegBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
         """TFDS's build, plus the process pool's lifetime and the report written next to the data."""
-        self._report = BuildReport(f"{self.name}/{self.builder_config.name}",
-                                   config=_config_dict(self.builder_config))
+        self._report = BuildReport(f"{self.name}/{self.builder_config.name}", config=_config_dict(self.builder_config))
         self._executor = make_executor(self._workers)
         try:
             super().download_and_prepare(*args, **kwargs)
         except Exception as err:
             if self._report.files:  # keep what was learnt about the files: it usually explains the failure
-                failed = os.path.join(str(self._data_dir_root), f"{self.name}-{self.builder_config.name}-"
-                                      f"{REPORT_NAME.replace('.json', '.failed.json')}")
+                failed = os.path.join(
+                    str(self._data_dir_root),
+                    f"{self.name}-{self.builder_config.name}-{REPORT_NAME.replace('.json', '.failed.json')}",
+                )
                 self._report.write(failed)
                 err.add_note(f"report of the files processed so far: {failed}")
             raise
@@ -179,11 +191,14 @@ class EegBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 raise BuildError(
                     f"strict build of {self.name} stopped at {report.path}: {report.problems()[0]} "
                     "(fix or remove the file, or build without --strict to skip it and list it in "
-                    f"{REPORT_NAME})")
+                    f"{REPORT_NAME})"
+                )
             for key, example in records:
                 if key in seen:
-                    raise BuildError(f"duplicate record key {key!r} from {report.path}: two input files "
-                                     "have the same recording id; rename one of them")
+                    raise BuildError(
+                        f"duplicate record key {key!r} from {report.path}: two input files "
+                        "have the same recording id; rename one of them"
+                    )
                 seen.add(key)
                 yield key, example
         if not seen:
@@ -191,7 +206,8 @@ class EegBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             reasons = sorted({f"{f.path}: {f.reason or 'windows skipped'} {f.detail}".strip() for f in entries})
             raise BuildError(
                 f"no record could be made from the {len(tasks)} file(s) of one split of {self.name}; first "
-                f"problems: {reasons[:5]}")
+                f"problems: {reasons[:5]}"
+            )
 
     def _split_dict(self, splits: dict[str, list[FileTask]]) -> dict[str, Any]:
         """TFDS split generators for the splits that have files (an empty split cannot be written)."""
@@ -199,8 +215,11 @@ class EegBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 def _config_dict(config: tfds.core.BuilderConfig) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-            if f.name not in ("release_notes", "supported_versions", "tags", "version")}
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if f.name not in ("release_notes", "supported_versions", "tags", "version")
+    }
 
 
 def find_root(manual_dir: os.PathLike[str] | str, marker: str) -> str:
@@ -212,7 +231,13 @@ def find_root(manual_dir: os.PathLike[str] | str, marker: str) -> str:
         for c in level:
             if os.path.isdir(os.path.join(c, marker)):
                 return c
-        level = [os.path.join(c, d) for c in level if os.path.isdir(c)
-                 for d in sorted(os.listdir(c)) if os.path.isdir(os.path.join(c, d))]
-    raise FileNotFoundError(f"no '{marker}' folder in {manual_dir} or below it; pass --manual_dir=<the folder "
-                            f"that contains '{marker}/'>")
+        level = [
+            os.path.join(c, d)
+            for c in level
+            if os.path.isdir(c)
+            for d in sorted(os.listdir(c))
+            if os.path.isdir(os.path.join(c, d))
+        ]
+    raise FileNotFoundError(
+        f"no '{marker}' folder in {manual_dir} or below it; pass --manual_dir=<the folder that contains '{marker}/'>"
+    )

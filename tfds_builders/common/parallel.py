@@ -11,7 +11,8 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import multiprocessing
-from typing import Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -21,13 +22,15 @@ def make_executor(workers: int) -> concurrent.futures.ProcessPoolExecutor | None
     """A spawn-based process pool, or None for `workers <= 1` (run in this process)."""
     if workers <= 1:
         return None
-    return concurrent.futures.ProcessPoolExecutor(max_workers=workers,
-                                                  mp_context=multiprocessing.get_context("spawn"))
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T],
-                executor: concurrent.futures.Executor | None,
-                max_in_flight: int | None = None) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    executor: concurrent.futures.Executor | None,
+    max_in_flight: int | None = None,
+) -> Iterator[R]:
     """Yields `fn(item)` for each item, in order, running up to `max_in_flight` items concurrently.
 
     `fn` must be a picklable module-level function when `executor` is a process pool. With no executor the

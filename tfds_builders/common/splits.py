@@ -9,13 +9,14 @@ files always give the same split, on any machine.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 
-def split_subjects(subjects: Iterable[str], val_fraction: float, seed: int,
-                   strata: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+def split_subjects(
+    subjects: Iterable[str], val_fraction: float, seed: int, strata: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str]]:
     """Splits subject ids into `(train, validation)`, both sorted, disjoint, covering all subjects.
 
     Args:
@@ -55,12 +56,15 @@ def check_fractions(val_fraction: float, test_fraction: float) -> None:
         if not 0.0 <= value < 1.0:
             raise ValueError(f"--{flag}={value:g} must be in [0, 1)")
     if val_fraction + test_fraction >= 1.0:
-        raise ValueError(f"--val_fraction={val_fraction:g} + --test_fraction={test_fraction:g} must be below 1 "
-                         "(subjects must remain for training)")
+        raise ValueError(
+            f"--val_fraction={val_fraction:g} + --test_fraction={test_fraction:g} must be below 1 "
+            "(subjects must remain for training)"
+        )
 
 
-def split_subjects_three_way(subjects: Iterable[str], val_fraction: float, test_fraction: float,
-                             seed: int) -> tuple[list[str], list[str], list[str]]:
+def split_subjects_three_way(
+    subjects: Iterable[str], val_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[str], list[str], list[str]]:
     """Splits subject ids into `(train, validation, test)`, each sorted, disjoint, covering all subjects.
 
     For datasets without an official test set. The sorted unique ids are permuted with `seed`; the first
@@ -85,7 +89,8 @@ def split_subjects_three_way(subjects: Iterable[str], val_fraction: float, test_
             f"{n} subject(s) cannot be split into train/validation/test with --val_fraction={val_fraction:g} "
             f"and --test_fraction={test_fraction:g}: each requested split needs at least one subject "
             f"({needed} subjects needed). Add recordings of more subjects, set --val_fraction=0 and/or "
-            "--test_fraction=0, or assign the splits yourself (a `split` column in a label table)")
+            "--test_fraction=0, or assign the splits yourself (a `split` column in a label table)"
+        )
     order = [unique[i] for i in np.random.default_rng(seed).permutation(n)]
-    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
     return sorted(train), sorted(val), sorted(test)

@@ -20,8 +20,10 @@ import tensorflow_datasets as tfds
 from tfds_builders.common import EegBuilder, EegConfig
 from tfds_builders.demo import synth
 from tfds_builders.eeg_corpus import corpus_tasks
-from tfds_builders.tuab.tuab import LABEL_NAMES as TUAB_LABELS, tuab_tasks
-from tfds_builders.tuev.tuev import LABEL_NAMES as TUEV_LABELS, tuev_tasks
+from tfds_builders.tuab.tuab import LABEL_NAMES as TUAB_LABELS
+from tfds_builders.tuab.tuab import tuab_tasks
+from tfds_builders.tuev.tuev import LABEL_NAMES as TUEV_LABELS
+from tfds_builders.tuev.tuev import tuev_tasks
 
 
 @dataclasses.dataclass(eq=False)
@@ -54,19 +56,43 @@ class Demo(EegBuilder):
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "2.0.0": "Signals that vary patch to patch (states, rhythm bursts, transients); smaller labelled sets; "
-                 "the unlabelled `corpus` config.",
+        "the unlabelled `corpus` config.",
     }
 
     BUILDER_CONFIGS = [
         # Small labelled sets (a few hundred records) and a corpus several times larger: what pre-training
         # can add shows when labels are few.
-        DemoConfig(name="tuab", kind="tuab", description="TUAB layout: 10-s windows, normal vs abnormal.",
-                   window_seconds=10.0, split_seed=12345, seed=0, train_subjects=6, eval_subjects=10),
-        DemoConfig(name="tuev", kind="tuev", description="TUEV layout: 5-s event records, six classes.",
-                   window_seconds=5.0, split_seed=4523, seed=1, train_subjects=8, eval_subjects=8),
-        DemoConfig(name="corpus", kind="corpus", description="Unlabelled corpus: 10-s windows for pre-training.",
-                   window_seconds=10.0, split_seed=7, seed=2, train_subjects=48, seconds=150.0,
-                   val_fraction=0.1),
+        DemoConfig(
+            name="tuab",
+            kind="tuab",
+            description="TUAB layout: 10-s windows, normal vs abnormal.",
+            window_seconds=10.0,
+            split_seed=12345,
+            seed=0,
+            train_subjects=6,
+            eval_subjects=10,
+        ),
+        DemoConfig(
+            name="tuev",
+            kind="tuev",
+            description="TUEV layout: 5-s event records, six classes.",
+            window_seconds=5.0,
+            split_seed=4523,
+            seed=1,
+            train_subjects=8,
+            eval_subjects=8,
+        ),
+        DemoConfig(
+            name="corpus",
+            kind="corpus",
+            description="Unlabelled corpus: 10-s windows for pre-training.",
+            window_seconds=10.0,
+            split_seed=7,
+            seed=2,
+            train_subjects=48,
+            seconds=150.0,
+            val_fraction=0.1,
+        ),
     ]
     KINDS = ("tuab", "tuev", "corpus")
 
@@ -86,13 +112,20 @@ class Demo(EegBuilder):
         root = self.edf_root(dl_manager)
         shutil.rmtree(root, ignore_errors=True)  # always the files these arguments describe
         if config.kind == "corpus":
-            synth.write_corpus_tree(root, recordings=config.train_subjects, seconds=config.seconds,
-                                    sfreq=config.sfreq, seed=config.seed)
+            synth.write_corpus_tree(
+                root, recordings=config.train_subjects, seconds=config.seconds, sfreq=config.sfreq, seed=config.seed
+            )
             splits, metadata = corpus_tasks(root, config)
         else:
             writer = synth.write_tuab_tree if config.kind == "tuab" else synth.write_tuev_tree
-            writer(root, train_subjects=config.train_subjects, eval_subjects=config.eval_subjects,
-                   seconds=config.seconds, sfreq=config.sfreq, seed=config.seed)
+            writer(
+                root,
+                train_subjects=config.train_subjects,
+                eval_subjects=config.eval_subjects,
+                seconds=config.seconds,
+                sfreq=config.sfreq,
+                seed=config.seed,
+            )
             make_tasks = tuab_tasks if config.kind == "tuab" else tuev_tasks
             splits, metadata = make_tasks(root, config)
         self._store_metadata(**metadata, edf_root=root)

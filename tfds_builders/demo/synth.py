@@ -27,8 +27,8 @@ same files.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import mne
 import numpy as np
@@ -41,19 +41,42 @@ EXTRA_CHANNELS: tuple[str, ...] = ("EEG EKG1-REF", "PHOTIC-REF")
 
 # Approximate positions on the flattened scalp (x: left -1 .. right +1, y: back -1 .. front +1).
 POSITIONS: dict[str, tuple[float, float]] = {
-    "FP1": (-0.31, 0.95), "FP2": (0.31, 0.95), "F7": (-0.81, 0.59), "F3": (-0.40, 0.55), "FZ": (0.0, 0.50),
-    "F4": (0.40, 0.55), "F8": (0.81, 0.59), "T1": (-0.95, 0.30), "T2": (0.95, 0.30), "T3": (-1.0, 0.0),
-    "C3": (-0.50, 0.0), "CZ": (0.0, 0.0), "C4": (0.50, 0.0), "T4": (1.0, 0.0), "A1": (-1.15, -0.10),
-    "A2": (1.15, -0.10), "T5": (-0.81, -0.59), "P3": (-0.40, -0.55), "PZ": (0.0, -0.50), "P4": (0.40, -0.55),
-    "T6": (0.81, -0.59), "O1": (-0.31, -0.95), "O2": (0.31, -0.95),
+    "FP1": (-0.31, 0.95),
+    "FP2": (0.31, 0.95),
+    "F7": (-0.81, 0.59),
+    "F3": (-0.40, 0.55),
+    "FZ": (0.0, 0.50),
+    "F4": (0.40, 0.55),
+    "F8": (0.81, 0.59),
+    "T1": (-0.95, 0.30),
+    "T2": (0.95, 0.30),
+    "T3": (-1.0, 0.0),
+    "C3": (-0.50, 0.0),
+    "CZ": (0.0, 0.0),
+    "C4": (0.50, 0.0),
+    "T4": (1.0, 0.0),
+    "A1": (-1.15, -0.10),
+    "A2": (1.15, -0.10),
+    "T5": (-0.81, -0.59),
+    "P3": (-0.40, -0.55),
+    "PZ": (0.0, -0.50),
+    "P4": (0.40, -0.55),
+    "T6": (0.81, -0.59),
+    "O1": (-0.31, -0.95),
+    "O2": (0.31, -0.95),
 }
 _XY = np.array([POSITIONS[c] for c in TUH_CHANNELS])
 
 _TEMPORAL = {"T3", "T4", "T5", "T6", "F7", "F8", "T1", "T2", "A1", "A2"}
 _LEFT = {"FP1", "F3", "C3", "P3", "O1", "F7", "T3", "T5", "A1", "T1"}
 _RIGHT = {"FP2", "F4", "C4", "P4", "O2", "F8", "T4", "T6", "A2", "T2"}
-_FOCAL_GROUPS = (("F7", "T3", "T1", "F3"), ("F8", "T4", "T2", "F4"), ("T5", "P3", "O1", "T3"),
-                 ("T6", "P4", "O2", "T4"), ("C3", "CZ", "F3", "P3"))
+_FOCAL_GROUPS = (
+    ("F7", "T3", "T1", "F3"),
+    ("F8", "T4", "T2", "F4"),
+    ("T5", "P3", "O1", "T3"),
+    ("T6", "P4", "O2", "T4"),
+    ("C3", "CZ", "F3", "P3"),
+)
 
 STATES = ("alert", "relaxed", "drowsy")
 """Brain states: eyes open and alert, eyes closed and relaxed, drowsy."""
@@ -61,8 +84,16 @@ STATES = ("alert", "relaxed", "drowsy")
 # Per state: background gain and events per minute of each rhythm / transient.
 _STATE_GAIN = {"alert": 0.8, "relaxed": 1.0, "drowsy": 1.25}
 _RATES = {  # per minute, in states alert / relaxed / drowsy
-    "alpha": (4, 24, 8), "mu": (6, 3, 1), "beta": (20, 8, 4), "theta": (2, 4, 14), "spindle": (0, 1, 8),
-    "blink": (14, 2, 4), "saccade": (6, 1, 1), "muscle": (3, 1, 1), "kcomplex": (0, 0, 3), "pop": (0.5, 0.5, 0.5),
+    "alpha": (4, 24, 8),
+    "mu": (6, 3, 1),
+    "beta": (20, 8, 4),
+    "theta": (2, 4, 14),
+    "spindle": (0, 1, 8),
+    "blink": (14, 2, 4),
+    "saccade": (6, 1, 1),
+    "muscle": (3, 1, 1),
+    "kcomplex": (0, 0, 3),
+    "pop": (0.5, 0.5, 0.5),
 }
 # Rhythms: band (Hz), topography centre and width, amplitude (µV), duration (s).
 _RHYTHMS = {
@@ -78,7 +109,7 @@ _RHYTHMS = {
 def topography(centre: tuple[float, float], width: float) -> np.ndarray:
     """`(23,)` weights in TUH order: a Gaussian bump of `width` around `centre` on the flattened scalp."""
     d2 = np.sum((_XY - np.asarray(centre)) ** 2, axis=1)
-    return np.exp(-d2 / (2.0 * width ** 2))
+    return np.exp(-d2 / (2.0 * width**2))
 
 
 def _pink(rng: np.random.Generator, shape: tuple[int, int], sfreq: float) -> np.ndarray:
@@ -98,8 +129,12 @@ def _band_noise(rng: np.random.Generator, n: int, sfreq: float, lo: float, hi: f
     return x / (x.std() + 1e-12)
 
 
-def state_sequence(rng: np.random.Generator, seconds: float, dwell: tuple[float, float] = (4.0, 15.0),
-                   weights: Sequence[float] = (0.4, 0.4, 0.2)) -> list[tuple[str, float, float]]:
+def state_sequence(
+    rng: np.random.Generator,
+    seconds: float,
+    dwell: tuple[float, float] = (4.0, 15.0),
+    weights: Sequence[float] = (0.4, 0.4, 0.2),
+) -> list[tuple[str, float, float]]:
     """`[(state, start_s, end_s)]` covering `[0, seconds)`: states of random dwell, never one twice in a row."""
     out: list[tuple[str, float, float]] = []
     t, last = 0.0, None
@@ -114,8 +149,9 @@ def state_sequence(rng: np.random.Generator, seconds: float, dwell: tuple[float,
     return out
 
 
-def _onsets(rng: np.random.Generator, segments: list[tuple[str, float, float]], kind: str,
-            extra_rate: float = 0.0) -> np.ndarray:
+def _onsets(
+    rng: np.random.Generator, segments: list[tuple[str, float, float]], kind: str, extra_rate: float = 0.0
+) -> np.ndarray:
     """Event onsets (s) of one kind: Poisson within each state segment at that state's rate (+ `extra_rate`)."""
     out = []
     for state, start, end in segments:
@@ -133,8 +169,7 @@ def _put(x: np.ndarray, start: int, wave: np.ndarray, gains: np.ndarray) -> None
         x[:, start:end] += gains[:, None] * wave[None, : end - start]
 
 
-def _burst(rng: np.random.Generator, name: str, sfreq: float, band: tuple[float, float] | None = None
-           ) -> np.ndarray:
+def _burst(rng: np.random.Generator, name: str, sfreq: float, band: tuple[float, float] | None = None) -> np.ndarray:
     """A tapered oscillation of one rhythm, with a random frequency in its band that drifts a little."""
     spec = _RHYTHMS[name]
     lo, hi = band or spec["band"]
@@ -146,20 +181,22 @@ def _burst(rng: np.random.Generator, name: str, sfreq: float, band: tuple[float,
     return rng.uniform(*spec["amp"]) * np.sin(phase) * tukey(m, 0.5)
 
 
-def _background_noise(rng: np.random.Generator, segments: list[tuple[str, float, float]], n: int,
-                      sfreq: float) -> np.ndarray:
+def _background_noise(
+    rng: np.random.Generator, segments: list[tuple[str, float, float]], n: int, sfreq: float
+) -> np.ndarray:
     """1/f noise per channel plus three spatially smooth 1/f sources, scaled by the state's gain."""
     gain = np.ones(n)
     for state, start, end in segments:
-        gain[int(start * sfreq):int(end * sfreq)] = _STATE_GAIN[state]
+        gain[int(start * sfreq) : int(end * sfreq)] = _STATE_GAIN[state]
     gain = np.convolve(gain, np.ones(int(0.5 * sfreq)) / int(0.5 * sfreq), mode="same")  # smooth transitions
     sources = _pink(rng, (3, n), sfreq)
     maps = np.stack([topography(rng.uniform(-0.8, 0.8, 2), rng.uniform(0.5, 1.0)) for _ in range(3)])
     return (8.0 * _pink(rng, (len(TUH_CHANNELS), n), sfreq) + 7.0 * maps.T @ sources) * gain[None]
 
 
-def _add_rhythms(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]],
-                 abnormal: bool, sfreq: float) -> None:
+def _add_rhythms(
+    rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]], abnormal: bool, sfreq: float
+) -> None:
     """Rhythm bursts that start and stop, each with its own topography (the centre jitters burst to burst);
     an abnormal recording's alpha is slower and weaker."""
     alpha_band = (6.5, 8.0) if abnormal else (8.5, 11.5)
@@ -174,8 +211,9 @@ def _add_rhythms(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[s
             _put(x, onset * sfreq, wave, topography(centre, spec["width"]))
 
 
-def _add_slowing(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]],
-                 sfreq: float) -> None:
+def _add_slowing(
+    rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]], sfreq: float
+) -> None:
     """The abnormal class: intermittent polymorphic delta/theta, focal over one hemisphere, and sharp waves."""
     side = -0.55 if rng.random() < 0.5 else 0.55
     for onset in _onsets(rng, segments, "delta", extra_rate=9.0):
@@ -189,8 +227,9 @@ def _add_slowing(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[s
         _put(x, onset * sfreq, wave, topography((side, rng.uniform(-0.5, 0.5)), 0.35))
 
 
-def _add_artefacts(rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]],
-                   sfreq: float) -> None:
+def _add_artefacts(
+    rng: np.random.Generator, x: np.ndarray, segments: list[tuple[str, float, float]], sfreq: float
+) -> None:
     """Blinks, lateral eye movements, muscle bursts, K-complexes and electrode pops at their states' rates."""
     chans = TUH_CHANNELS
     idx = {c: i for i, c in enumerate(chans)}
@@ -253,8 +292,7 @@ def add_event(rng: np.random.Generator, x: np.ndarray, onset: float, label: int,
             x[r, start:end] += gain * wave[: end - start]
 
     def spike_wave(amp: float) -> np.ndarray:
-        spike = -amp * np.interp(np.arange(int(0.07 * sfreq)), [0, int(0.035 * sfreq), int(0.07 * sfreq)],
-                                 [0, 1, 0])
+        spike = -amp * np.interp(np.arange(int(0.07 * sfreq)), [0, int(0.035 * sfreq), int(0.07 * sfreq)], [0, 1, 0])
         wave = 0.45 * amp * np.sin(np.linspace(0, np.pi, int(0.3 * sfreq)))
         return np.concatenate([spike, wave])
 
@@ -264,8 +302,7 @@ def add_event(rng: np.random.Generator, x: np.ndarray, onset: float, label: int,
         if rng.random() < 0.5:
             put(group, s + int(0.6 * sfreq), spike_wave(rng.uniform(80, 120)))
     elif label in (1, 2):  # GPED (all channels) / PLED (one hemisphere): periodic sharp waves at ~1 Hz
-        rows = list(range(len(chans))) if label == 1 else \
-            [idx[c] for c in (_LEFT if rng.random() < 0.5 else _RIGHT)]
+        rows = list(range(len(chans))) if label == 1 else [idx[c] for c in (_LEFT if rng.random() < 0.5 else _RIGHT)]
         period = rng.uniform(0.8, 1.2)
         for k in range(-2, 4):
             put(rows, s + int((0.3 + k * period) * sfreq), spike_wave(rng.uniform(90, 130)))
@@ -287,8 +324,13 @@ def add_event(rng: np.random.Generator, x: np.ndarray, onset: float, label: int,
     # label 5 (BCKG): background only.
 
 
-def write_edf(path: str | os.PathLike[str], signal_uv: np.ndarray, sfreq: float = SFREQ,
-              names: Sequence[str] | None = None, extra_channels: bool = True) -> None:
+def write_edf(
+    path: str | os.PathLike[str],
+    signal_uv: np.ndarray,
+    sfreq: float = SFREQ,
+    names: Sequence[str] | None = None,
+    extra_channels: bool = True,
+) -> None:
     """Writes `(C, n)` microvolts as an EDF file with TUH channel names (MNE export through edfio)."""
     names = list(names) if names is not None else [f"EEG {c}-REF" for c in TUH_CHANNELS]
     data = signal_uv * 1e-6
@@ -298,13 +340,19 @@ def write_edf(path: str | os.PathLike[str], signal_uv: np.ndarray, sfreq: float 
         names = names + list(EXTRA_CHANNELS)
     raw = mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose="error")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    mne.export.export_raw(str(path), raw, fmt="edf", physical_range="channelwise", overwrite=True,
-                          verbose="error")
+    mne.export.export_raw(str(path), raw, fmt="edf", physical_range="channelwise", overwrite=True, verbose="error")
 
 
-def write_tuab_tree(root: str | os.PathLike[str], *, train_subjects: int = 16, eval_subjects: int = 5,
-                    seconds: float = 120.0, sfreq: float = SFREQ, seed: int = 0,
-                    second_session_every: int = 4) -> list[Path]:
+def write_tuab_tree(
+    root: str | os.PathLike[str],
+    *,
+    train_subjects: int = 16,
+    eval_subjects: int = 5,
+    seconds: float = 120.0,
+    sfreq: float = SFREQ,
+    seed: int = 0,
+    second_session_every: int = 4,
+) -> list[Path]:
     """Writes a TUAB-layout tree: `edf/{train,eval}/{normal,abnormal}/01_tcp_ar/<subj>_s00k_t000.edf`.
 
     `train_subjects` / `eval_subjects` are per class; every `second_session_every`-th training subject
@@ -319,8 +367,7 @@ def write_tuab_tree(root: str | os.PathLike[str], *, train_subjects: int = 16, e
             for k in range(count):
                 subject = f"demo{serial:05d}"
                 serial += 1
-                sessions = 2 if official == "train" and second_session_every and k % second_session_every == 0 \
-                    else 1
+                sessions = 2 if official == "train" and second_session_every and k % second_session_every == 0 else 1
                 for sess in range(1, sessions + 1):
                     p = root / "edf" / official / cls / "01_tcp_ar" / f"{subject}_s{sess:03d}_t000.edf"
                     write_edf(p, background(rng, seconds, abnormal=bool(label), sfreq=sfreq), sfreq)
@@ -328,9 +375,16 @@ def write_tuab_tree(root: str | os.PathLike[str], *, train_subjects: int = 16, e
     return paths
 
 
-def write_tuev_tree(root: str | os.PathLike[str], *, train_subjects: int = 16, eval_subjects: int = 5,
-                    seconds: float = 120.0, sfreq: float = SFREQ, seed: int = 1,
-                    event_spacing: float = 6.0) -> list[Path]:
+def write_tuev_tree(
+    root: str | os.PathLike[str],
+    *,
+    train_subjects: int = 16,
+    eval_subjects: int = 5,
+    seconds: float = 120.0,
+    sfreq: float = SFREQ,
+    seed: int = 1,
+    event_spacing: float = 6.0,
+) -> list[Path]:
     """Writes a TUEV-layout tree: `edf/train/<subj>/<subj>_00000001.edf` (+ `.rec`) and
     `edf/eval/<id>/<name>.edf` (+ `.rec`), events of all six classes every `event_spacing` seconds
     (1-3 `.rec` rows each, on random annotator channels)."""
@@ -357,9 +411,16 @@ def write_tuev_tree(root: str | os.PathLike[str], *, train_subjects: int = 16, e
     return paths
 
 
-def write_corpus_tree(root: str | os.PathLike[str], *, recordings: int = 48, seconds: float = 150.0,
-                      sfreq: float = SFREQ, seed: int = 2, abnormal_share: float = 0.4,
-                      event_spacing: float = 8.0) -> list[Path]:
+def write_corpus_tree(
+    root: str | os.PathLike[str],
+    *,
+    recordings: int = 48,
+    seconds: float = 150.0,
+    sfreq: float = SFREQ,
+    seed: int = 2,
+    abnormal_share: float = 0.4,
+    event_spacing: float = 8.0,
+) -> list[Path]:
     """Writes an unlabelled pre-training corpus: `<subject>/<subject>_<k>.edf`, one recording per subject.
 
     Backgrounds are abnormal with probability `abnormal_share`; TUEV-like events of the six classes occur
@@ -396,7 +457,7 @@ def patch_nonstationarity(signal: np.ndarray, rng: np.random.Generator, sfreq: f
     a = t // patch
 
     def spread(x: np.ndarray) -> float:
-        spectrum = np.abs(np.fft.rfft(x[:, :a * patch].reshape(c, a, patch), axis=-1)) ** 2
+        spectrum = np.abs(np.fft.rfft(x[:, : a * patch].reshape(c, a, patch), axis=-1)) ** 2
         f = np.fft.rfftfreq(patch, 1.0 / sfreq)
         power = np.stack([spectrum[..., (f >= lo) & (f < hi)].sum(-1) for lo, hi in NONSTATIONARITY_BANDS], -1)
         return float(np.log(power).std(axis=1).mean())

@@ -27,14 +27,19 @@ from labram_jax.data.open_raw import find_recordings
 from labram_jax.data.recording import FileTask, default_ids
 from tfds_builders.common import EegBuilder, EegConfig, split_subjects
 
-
 _CONFIG_NAME = re.compile(r"^w(\d+(?:\.\d+)?)(?:s(\d+(?:\.\d+)?))?(_notch60)?$")
 
 
 def _config(name: str, window: float, stride: float, notch: float) -> EegConfig:
-    return EegConfig(name=name, notch_hz=notch, window_seconds=window, stride_seconds=stride,
-                     val_fraction=0.0, split_seed=0,
-                     description=f"{window:g}-s windows every {stride:g} s, {notch:g} Hz notch")
+    return EegConfig(
+        name=name,
+        notch_hz=notch,
+        window_seconds=window,
+        stride_seconds=stride,
+        val_fraction=0.0,
+        split_seed=0,
+        description=f"{window:g}-s windows every {stride:g} s, {notch:g} Hz notch",
+    )
 
 
 def _configs() -> list[EegConfig]:
@@ -50,21 +55,25 @@ class EegCorpus(EegBuilder):
 
     BUILDER_CONFIGS = _configs()
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Pass the folder of recordings (searched recursively; EDF/BDF/BrainVision/EEGLAB/CNT/FIF/GDF) as "
-        "--manual_dir.")
+        "Pass the folder of recordings (searched recursively; EDF/BDF/BrainVision/EEGLAB/CNT/FIF/GDF) as --manual_dir."
+    )
 
     @staticmethod
     def config_from_name(name: str) -> EegConfig:
         """The config a name of the form `w<seconds>[s<stride seconds>][_notch60]` describes."""
         match = _CONFIG_NAME.match(name)
         if match is None:
-            raise ValueError(f"eeg_corpus config {name!r} is not of the form w<seconds>[s<stride>][_notch60], "
-                             "e.g. w4, w2s1, w16_notch60")
+            raise ValueError(
+                f"eeg_corpus config {name!r} is not of the form w<seconds>[s<stride>][_notch60], "
+                "e.g. w4, w2s1, w16_notch60"
+            )
         window = float(match.group(1))
         stride = float(match.group(2)) if match.group(2) else window
         if window < 1 or window != int(window) or stride <= 0 or stride * 200 != round(stride * 200):
-            raise ValueError(f"eeg_corpus config {name!r}: the window must be a whole number of seconds "
-                             "(the model's patches are 1 s) and the stride a positive multiple of 5 ms")
+            raise ValueError(
+                f"eeg_corpus config {name!r}: the window must be a whole number of seconds "
+                "(the model's patches are 1 s) and the stride a positive multiple of 5 ms"
+            )
         return _config(name, window, stride, 60.0 if match.group(3) else 50.0)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Any]:
@@ -78,11 +87,12 @@ def corpus_tasks(root: str, config: EegConfig) -> tuple[dict[str, list[FileTask]
     (`config.val_fraction`), and the metadata describing the split."""
     files = find_recordings(root)
     if not files:
-        raise FileNotFoundError(f"no recordings (EDF, BDF, .vhdr, .set, .cnt, .fif, .gdf) under {root}; "
-                                "pass the corpus folder as --manual_dir")
+        raise FileNotFoundError(
+            f"no recordings (EDF, BDF, .vhdr, .set, .cnt, .fif, .gdf) under {root}; "
+            "pass the corpus folder as --manual_dir"
+        )
     ids = {str(p): default_ids(p, root) for p in files}
-    train_subjects, val_subjects = split_subjects(
-        (s for _, s in ids.values()), config.val_fraction, config.split_seed)
+    train_subjects, val_subjects = split_subjects((s for _, s in ids.values()), config.val_fraction, config.split_seed)
     val_set = set(val_subjects)
     splits: dict[str, list[FileTask]] = {"train": []}
     if val_set:
@@ -90,11 +100,25 @@ def corpus_tasks(root: str, config: EegConfig) -> tuple[dict[str, list[FileTask]
     for p in files:
         recording_id, subject_id = ids[str(p)]
         split = "validation" if subject_id in val_set else "train"
-        splits[split].append(FileTask(
-            path=str(p), display_path=str(p.relative_to(root)), split=split, recording_id=recording_id,
-            subject_id=subject_id, label=-1, montage=None, preprocess=config.preprocess(),
-            window_seconds=config.window_seconds, stride_seconds=config.stride_seconds))
-    metadata = dict(subjects={"train": train_subjects, "validation": val_subjects},
-                    split_seed=config.split_seed, val_fraction=config.val_fraction,
-                    window_seconds=config.window_seconds, stride_seconds=config.stride_seconds)
+        splits[split].append(
+            FileTask(
+                path=str(p),
+                display_path=str(p.relative_to(root)),
+                split=split,
+                recording_id=recording_id,
+                subject_id=subject_id,
+                label=-1,
+                montage=None,
+                preprocess=config.preprocess(),
+                window_seconds=config.window_seconds,
+                stride_seconds=config.stride_seconds,
+            )
+        )
+    metadata = dict(
+        subjects={"train": train_subjects, "validation": val_subjects},
+        split_seed=config.split_seed,
+        val_fraction=config.val_fraction,
+        window_seconds=config.window_seconds,
+        stride_seconds=config.stride_seconds,
+    )
     return splits, metadata

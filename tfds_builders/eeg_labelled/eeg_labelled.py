@@ -51,7 +51,8 @@ import logging
 import math
 import os
 import re
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import tensorflow_datasets as tfds
 
@@ -108,14 +109,25 @@ class EegLabelledConfig(EegConfig):
 
     def options(self) -> dict[str, Any]:
         """The user-given options that define the dataset (compared with an existing build's)."""
-        out: dict[str, Any] = {"mode": self.mode, "manual_dir": self.manual_dir, "notch_hz": self.notch_hz,
-                               "subject_pattern": self.subject_pattern, "split_seed": self.split_seed,
-                               "val_fraction": self.val_fraction, "test_fraction": self.test_fraction}
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "manual_dir": self.manual_dir,
+            "notch_hz": self.notch_hz,
+            "subject_pattern": self.subject_pattern,
+            "split_seed": self.split_seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+        }
         if self.mode == "events":
             out.update(events=[list(e) for e in self.events], tmin=self.tmin, tmax=self.tmax)
         else:
-            out.update(table=self.table, table_sha256=self.table_sha256, task=self.task,
-                       window_seconds=self.window_seconds, stride_seconds=self.stride_seconds)
+            out.update(
+                table=self.table,
+                table_sha256=self.table_sha256,
+                task=self.task,
+                window_seconds=self.window_seconds,
+                stride_seconds=self.stride_seconds,
+            )
         return out
 
     def task_name(self) -> str:
@@ -139,8 +151,9 @@ def parse_events(text: str) -> tuple[tuple[str, str], ...]:
         if not item.strip():
             continue
         if "=" not in item:
-            raise ValueError(f"--events: {item.strip()!r} is not DESCRIPTION=CLASS; write e.g. "
-                             "--events=T1=left,T2=right")
+            raise ValueError(
+                f"--events: {item.strip()!r} is not DESCRIPTION=CLASS; write e.g. --events=T1=left,T2=right"
+            )
         desc, cls = item.rsplit("=", 1)
         pairs.append((desc, cls))
     return tuple(pairs)
@@ -151,11 +164,14 @@ def _check_events(events: Sequence[tuple[str, str]]) -> tuple[tuple[str, str], .
     for desc, cls in events:
         desc, cls = str(desc).strip(), str(cls).strip()
         if not desc or not cls:
-            raise ValueError(f"--events: empty description or class in {desc!r}={cls!r}; write e.g. "
-                             "--events=T1=left,T2=right")
+            raise ValueError(
+                f"--events: empty description or class in {desc!r}={cls!r}; write e.g. --events=T1=left,T2=right"
+            )
         if desc in seen:
-            raise ValueError(f"--events: description {desc!r} is mapped twice ({seen[desc]!r} and {cls!r}); "
-                             "map each description once (several descriptions may share a class)")
+            raise ValueError(
+                f"--events: description {desc!r} is mapped twice ({seen[desc]!r} and {cls!r}); "
+                "map each description once (several descriptions may share a class)"
+            )
         seen[desc] = cls
         out.append((desc, cls))
     if not out:
@@ -167,14 +183,23 @@ def _whole_seconds(value: float) -> bool:
     return value >= 1 - 1e-9 and abs(value - round(value)) < 1e-9
 
 
-def labelled_config(*, manual_dir: str | os.PathLike[str] | None = None,
-                    events: str | Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
-                    table: str | os.PathLike[str] | None = None,
-                    tmin: float | None = None, tmax: float | None = None,
-                    window: float | None = None, stride: float | None = None, task: str | None = None,
-                    notch: float | None = 50.0, subject_pattern: str | None = None, split_seed: int = 12345,
-                    val_fraction: float = 0.2, test_fraction: float = 0.2,
-                    name: str | None = None) -> EegLabelledConfig:
+def labelled_config(
+    *,
+    manual_dir: str | os.PathLike[str] | None = None,
+    events: str | Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    table: str | os.PathLike[str] | None = None,
+    tmin: float | None = None,
+    tmax: float | None = None,
+    window: float | None = None,
+    stride: float | None = None,
+    task: str | None = None,
+    notch: float | None = 50.0,
+    subject_pattern: str | None = None,
+    split_seed: int = 12345,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    name: str | None = None,
+) -> EegLabelledConfig:
     """Validates the options of one labelled dataset and returns its config.
 
     Exactly one of `events` (events mode: `"T1=left,T2=right"`, a dict or pairs; needs `tmax`) and `table`
@@ -186,9 +211,11 @@ def labelled_config(*, manual_dir: str | os.PathLike[str] | None = None,
       ValueError: an invalid option (the message names the flag) or a malformed table (file, line, fix).
     """
     if (events is None) == (table is None):
-        raise ValueError("give exactly one of --events=DESC=CLASS,... (labels from the recordings' "
-                         "annotations) and --table=labels.csv (one label per recording)"
-                         + ("; both were given" if events is not None else ""))
+        raise ValueError(
+            "give exactly one of --events=DESC=CLASS,... (labels from the recordings' "
+            "annotations) and --table=labels.csv (one label per recording)"
+            + ("; both were given" if events is not None else "")
+        )
     mode = "events" if events is not None else "table"
     name = mode if name is None else name
     if not _CONFIG_NAME.fullmatch(name):
@@ -202,47 +229,74 @@ def labelled_config(*, manual_dir: str | os.PathLike[str] | None = None,
         except re.error as err:
             raise ValueError(f"--subject_pattern={pattern!r} is not a regular expression: {err}") from None
         if groups < 1:
-            raise ValueError(f"--subject_pattern={pattern!r} has no capture group; put the subject in the "
-                             "first group, e.g. 'sub-(\\w+)' or '^([^/]+)/'")
+            raise ValueError(
+                f"--subject_pattern={pattern!r} has no capture group; put the subject in the "
+                "first group, e.g. 'sub-(\\w+)' or '^([^/]+)/'"
+            )
     check_fractions(val_fraction, test_fraction)
     root = os.path.abspath(os.path.expanduser(os.fspath(manual_dir))) if manual_dir else ""
-    common = dict(name=name, mode=mode, notch_hz=None if notch is None else float(notch),
-                  subject_pattern=pattern, split_seed=int(split_seed), val_fraction=float(val_fraction),
-                  test_fraction=float(test_fraction), manual_dir=root)
+    common = dict(
+        name=name,
+        mode=mode,
+        notch_hz=None if notch is None else float(notch),
+        subject_pattern=pattern,
+        split_seed=int(split_seed),
+        val_fraction=float(val_fraction),
+        test_fraction=float(test_fraction),
+        manual_dir=root,
+    )
 
     if mode == "events":
         given = [f for f, v in (("--window", window), ("--stride", stride), ("--task", task)) if v is not None]
         if given:
-            raise ValueError(f"{', '.join(given)} only apply to --table mode; an --events record spans "
-                             "[onset + --tmin, onset + --tmax)")
-        pairs = _check_events(parse_events(events) if isinstance(events, str)
-                              else list(events.items()) if isinstance(events, Mapping) else list(events))
+            raise ValueError(
+                f"{', '.join(given)} only apply to --table mode; an --events record spans "
+                "[onset + --tmin, onset + --tmax)"
+            )
+        pairs = _check_events(
+            parse_events(events)
+            if isinstance(events, str)
+            else list(events.items())
+            if isinstance(events, Mapping)
+            else list(events)
+        )
         if tmax is None:
-            raise ValueError("--events needs --tmax (and optionally --tmin, default 0): each record is "
-                             "[onset + tmin, onset + tmax) seconds, e.g. --tmin=0 --tmax=4")
+            raise ValueError(
+                "--events needs --tmax (and optionally --tmin, default 0): each record is "
+                "[onset + tmin, onset + tmax) seconds, e.g. --tmin=0 --tmax=4"
+            )
         tmin = 0.0 if tmin is None else float(tmin)
         tmax = float(tmax)
         length = tmax - tmin
         if not _whole_seconds(length):
-            raise ValueError(f"--tmax - --tmin must be a positive whole number of seconds (the model reads "
-                             f"1-s patches); got --tmin={tmin:g} --tmax={tmax:g}, i.e. {length:g} s")
+            raise ValueError(
+                f"--tmax - --tmin must be a positive whole number of seconds (the model reads "
+                f"1-s patches); got --tmin={tmin:g} --tmax={tmax:g}, i.e. {length:g} s"
+            )
         classes = tuple(dict.fromkeys(cls for _, cls in pairs))
         if len(classes) < 2:
-            raise ValueError(f"--events maps to the single class {classes[0]!r}; a classification needs at "
-                             "least two classes")
+            raise ValueError(
+                f"--events maps to the single class {classes[0]!r}; a classification needs at least two classes"
+            )
         desc = ", ".join(f"{d}->{c}" for d, c in pairs)
-        return EegLabelledConfig(**common, events=pairs, tmin=tmin, tmax=tmax,
-                                 window_seconds=float(round(length)), stride_seconds=None,
-                                 label_names=classes,
-                                 description=f"annotations {desc}, [{tmin:g}, {tmax:g}) s")
+        return EegLabelledConfig(
+            **common,
+            events=pairs,
+            tmin=tmin,
+            tmax=tmax,
+            window_seconds=float(round(length)),
+            stride_seconds=None,
+            label_names=classes,
+            description=f"annotations {desc}, [{tmin:g}, {tmax:g}) s",
+        )
 
     if tmin is not None or tmax is not None:
-        raise ValueError("--tmin/--tmax only apply to --events mode; --table mode cuts each recording into "
-                         "--window-second windows")
+        raise ValueError(
+            "--tmin/--tmax only apply to --events mode; --table mode cuts each recording into --window-second windows"
+        )
     window = 10.0 if window is None else float(window)
     if not _whole_seconds(window):
-        raise ValueError(f"--window={window:g} must be a whole number of seconds (>= 1): the model reads 1-s "
-                         "patches")
+        raise ValueError(f"--window={window:g} must be a whole number of seconds (>= 1): the model reads 1-s patches")
     if stride is not None and (not stride > 0 or abs(stride * 200 - round(stride * 200)) > 1e-6):
         raise ValueError(f"--stride={stride:g} must be a positive multiple of 5 ms (one 200 Hz sample)")
     task = "auto" if task is None else task
@@ -251,10 +305,17 @@ def labelled_config(*, manual_dir: str | os.PathLike[str] | None = None,
     path = resolve_table(table, root)
     rows = read_table(path)
     label_names, regression = resolve_labels(rows, task, path)
-    return EegLabelledConfig(**common, table=path, task=task, window_seconds=float(round(window)),
-                             stride_seconds=None if stride is None else float(stride),
-                             label_names=label_names, regression=regression, table_sha256=_sha256(path),
-                             description=f"labels from {os.path.basename(path)}, {window:g}-s windows")
+    return EegLabelledConfig(
+        **common,
+        table=path,
+        task=task,
+        window_seconds=float(round(window)),
+        stride_seconds=None if stride is None else float(stride),
+        label_names=label_names,
+        regression=regression,
+        table_sha256=_sha256(path),
+        description=f"labels from {os.path.basename(path)}, {window:g}-s windows",
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -276,8 +337,11 @@ def resolve_table(table: str | os.PathLike[str], manual_dir: str = "") -> str:
     """The absolute path of `--table`: as given when absolute, else in the current folder, else in
     `manual_dir` (so a `labels.csv` kept next to the recordings works from anywhere)."""
     given = os.path.expanduser(os.fspath(table))
-    candidates = [given] if os.path.isabs(given) else [os.path.abspath(given)] + (
-        [os.path.join(manual_dir, given)] if manual_dir else [])
+    candidates = (
+        [given]
+        if os.path.isabs(given)
+        else [os.path.abspath(given)] + ([os.path.join(manual_dir, given)] if manual_dir else [])
+    )
     for c in candidates:
         if os.path.isfile(c):
             return os.path.abspath(c)
@@ -302,10 +366,12 @@ def read_table(path: str | os.PathLike[str]) -> list[TableRow]:
         columns = [h.strip().lower() for h in header]
         for required in ("path", "label"):
             if required not in columns:
-                hint = (" (the columns must be separated by commas, not semicolons or tabs)"
-                        if len(columns) == 1 and any(c in columns[0] for c in ";\t") else "")
-                raise ValueError(f"{path}: line 1: the header {header} has no '{required}' column{hint}; "
-                                 f"{usage}")
+                hint = (
+                    " (the columns must be separated by commas, not semicolons or tabs)"
+                    if len(columns) == 1 and any(c in columns[0] for c in ";\t")
+                    else ""
+                )
+                raise ValueError(f"{path}: line 1: the header {header} has no '{required}' column{hint}; {usage}")
         for c in set(columns):
             if c in TABLE_COLUMNS and columns.count(c) > 1:
                 raise ValueError(f"{path}: line 1: column '{c}' appears twice in the header {header}")
@@ -321,21 +387,29 @@ def read_table(path: str | os.PathLike[str]) -> list[TableRow]:
                 i = at.get(column)
                 return cells[i].strip() if i is not None and i < len(cells) else ""
 
-            row = TableRow(line=line, path=cell("path"), label=cell("label"), subject=cell("subject"),
-                           split=cell("split").lower())
+            row = TableRow(
+                line=line, path=cell("path"), label=cell("label"), subject=cell("subject"), split=cell("split").lower()
+            )
             if not row.path:
-                raise ValueError(f"{path}: line {line}: empty path; give the recording's path relative to "
-                                 "--manual_dir (or absolute), or remove the row")
+                raise ValueError(
+                    f"{path}: line {line}: empty path; give the recording's path relative to "
+                    "--manual_dir (or absolute), or remove the row"
+                )
             if not row.label:
-                raise ValueError(f"{path}: line {line}: empty label for {row.path!r}; give every recording a "
-                                 "label or remove its row")
+                raise ValueError(
+                    f"{path}: line {line}: empty label for {row.path!r}; give every recording a label or remove its row"
+                )
             if "split" in at and row.split not in SPLITS:
-                raise ValueError(f"{path}: line {line}: split {cell('split')!r} for {row.path!r} is not one of "
-                                 f"{', '.join(SPLITS)}; fix it, or drop the split column to split by subject")
+                raise ValueError(
+                    f"{path}: line {line}: split {cell('split')!r} for {row.path!r} is not one of "
+                    f"{', '.join(SPLITS)}; fix it, or drop the split column to split by subject"
+                )
             key = os.path.normpath(row.path)
             if key in first_line:
-                raise ValueError(f"{path}: line {line}: {row.path!r} is already listed on line "
-                                 f"{first_line[key]}; list each recording once")
+                raise ValueError(
+                    f"{path}: line {line}: {row.path!r} is already listed on line "
+                    f"{first_line[key]}; list each recording once"
+                )
             first_line[key] = line
             rows.append(row)
     if not rows:
@@ -362,15 +436,16 @@ def resolve_labels(rows: Sequence[TableRow], task: str, table: str) -> tuple[tup
     if task == "regression" or (task == "auto" and all(n is not None for n in numbers)):
         for r, n in zip(rows, numbers):
             if n is None:
-                raise ValueError(f"{table}: line {r.line}: label {r.label!r} of {r.path!r} is not a finite "
-                                 "number, but --task=regression needs numeric targets")
+                raise ValueError(
+                    f"{table}: line {r.line}: label {r.label!r} of {r.path!r} is not a finite "
+                    "number, but --task=regression needs numeric targets"
+                )
         return (), True
     names = sorted(set(r.label for r in rows))
     if all(n is not None for n in numbers):
         names.sort(key=lambda x: (float(x), x))
     if len(names) < 2:
-        raise ValueError(f"{table}: every row has the label {names[0]!r}; a classification needs at least two "
-                         "classes")
+        raise ValueError(f"{table}: every row has the label {names[0]!r}; a classification needs at least two classes")
     return tuple(names), False
 
 
@@ -394,7 +469,7 @@ def _ids(path: str, root: str) -> tuple[str, str, str]:
         return rid, subject, os.path.relpath(path, root).replace(os.sep, "/")
     # A table may point outside the folder: use the absolute path (unique) and the file-name conventions.
     stem = os.path.abspath(path)
-    stem = stem[:-len(".fif.gz")] if stem.lower().endswith(".fif.gz") else os.path.splitext(stem)[0]
+    stem = stem[: -len(".fif.gz")] if stem.lower().endswith(".fif.gz") else os.path.splitext(stem)[0]
     parts = stem.replace(os.sep, "/").strip("/").split("/")
     subject = next((p for p in parts if p.startswith("sub-")), parts[-1].split("_")[0])
     return "/".join(parts), subject, os.path.abspath(path)
@@ -424,13 +499,15 @@ class _Subjects:
             raise BuildError(
                 f"--subject_pattern={self.pattern.pattern!r} finds no subject (first group) in "
                 f"{len(self.misses)} path(s), e.g. {self.misses[:5]}; it is searched in the path relative to "
-                "--manual_dir: fix the pattern, or give the subjects in a table `subject` column")
+                "--manual_dir: fix the pattern, or give the subjects in a table `subject` column"
+            )
 
 
 def _seeded_splits(subjects: Iterable[str], config: EegLabelledConfig) -> dict[str, list[str]]:
     try:
-        train, val, test = split_subjects_three_way(subjects, config.val_fraction, config.test_fraction,
-                                                    config.split_seed)
+        train, val, test = split_subjects_three_way(
+            subjects, config.val_fraction, config.test_fraction, config.split_seed
+        )
     except ValueError as err:
         raise BuildError(f"eeg_labelled/{config.name}: {err}") from None
     return {"train": train, "validation": val, "test": test}
@@ -448,8 +525,10 @@ def events_tasks(root: str, config: EegLabelledConfig) -> tuple[dict[str, list[F
     """Events mode: every recording under `root` as an annotation task, split by subject."""
     files = [str(p) for p in find_recordings(root)]
     if not files:
-        raise FileNotFoundError(f"no recordings (EDF, BDF, .vhdr, .set, .cnt, .fif, .gdf) under {root}; pass the "
-                                "folder of recordings as --manual_dir")
+        raise FileNotFoundError(
+            f"no recordings (EDF, BDF, .vhdr, .set, .cnt, .fif, .gdf) under {root}; pass the "
+            "folder of recordings as --manual_dir"
+        )
     subject_of = _Subjects(config.subject_pattern)
     described = []
     for p in files:
@@ -461,16 +540,33 @@ def events_tasks(root: str, config: EegLabelledConfig) -> tuple[dict[str, list[F
     splits: dict[str, list[FileTask]] = {s: [] for s in SPLITS}
     for p, rid, subject, shown in described:
         split = split_of[subject]
-        splits[split].append(FileTask(
-            path=p, display_path=shown, split=split, recording_id=rid, subject_id=subject, montage=None,
-            preprocess=config.preprocess(), event_map=config.event_map(), tmin=config.tmin, tmax=config.tmax))
-    metadata = {"events": dict(config.events), "tmin": config.tmin, "tmax": config.tmax,
-                "subjects": subjects, "split_source": "seeded"}
+        splits[split].append(
+            FileTask(
+                path=p,
+                display_path=shown,
+                split=split,
+                recording_id=rid,
+                subject_id=subject,
+                montage=None,
+                preprocess=config.preprocess(),
+                event_map=config.event_map(),
+                tmin=config.tmin,
+                tmax=config.tmax,
+            )
+        )
+    metadata = {
+        "events": dict(config.events),
+        "tmin": config.tmin,
+        "tmax": config.tmax,
+        "subjects": subjects,
+        "split_source": "seeded",
+    }
     return splits, metadata
 
 
-def table_tasks(root: str, config: EegLabelledConfig
-                ) -> tuple[dict[str, list[FileTask]], dict[str, Any], list[FileReport]]:
+def table_tasks(
+    root: str, config: EegLabelledConfig
+) -> tuple[dict[str, list[FileTask]], dict[str, Any], list[FileReport]]:
     """Table mode: one fixed-window task per table row whose file exists, the split metadata, and the
     reports of the files that cannot be read: rows whose file is missing (`missing_file`) and recordings
     under `root` that the table does not list (`not_in_table`).
@@ -493,15 +589,20 @@ def table_tasks(root: str, config: EegLabelledConfig
     has_split_column = any(row.split for row in rows)
     present = [d for d in described if os.path.isfile(d[1])]
     if not present:
-        raise BuildError(f"none of the {len(rows)} files listed in {config.table} exists (e.g. "
-                         f"{described[0][1]}); paths are relative to --manual_dir={root} or absolute")
+        raise BuildError(
+            f"none of the {len(rows)} files listed in {config.table} exists (e.g. "
+            f"{described[0][1]}); paths are relative to --manual_dir={root} or absolute"
+        )
     if has_split_column:
         subjects = _table_split_subjects([(row.split, s) for row, _, _, s, _ in present])
-        shared = sorted(set(subjects["train"]) & (set(subjects["validation"]) | set(subjects["test"]))
-                        | set(subjects["validation"]) & set(subjects["test"]))
+        shared = sorted(
+            set(subjects["train"]) & (set(subjects["validation"]) | set(subjects["test"]))
+            | set(subjects["validation"]) & set(subjects["test"])
+        )
         if shared:  # the user's choice (e.g. a session-wise split), but say so: it is not subject-disjoint
-            logging.warning("eeg_labelled: the split column of %s puts subjects %s in several splits",
-                            config.table, shared[:10])
+            logging.warning(
+                "eeg_labelled: the split column of %s puts subjects %s in several splits", config.table, shared[:10]
+            )
     else:
         subjects = _seeded_splits((s for _, _, _, s, _ in present), config)
         shared = []
@@ -513,24 +614,45 @@ def table_tasks(root: str, config: EegLabelledConfig
     for row, p, rid, subject, shown in described:
         split = row.split or split_of.get(subject, "")
         if not os.path.isfile(p):
-            unusable.append(FileReport(path=shown, split=split, recording_id=rid, subject_id=subject).skip(
-                SkipReason.MISSING_FILE, f"{table_name} line {row.line} lists {row.path!r}, which is not a file "
-                                         f"({p}); fix the path (relative to --manual_dir) or remove the row"))
+            unusable.append(
+                FileReport(path=shown, split=split, recording_id=rid, subject_id=subject).skip(
+                    SkipReason.MISSING_FILE,
+                    f"{table_name} line {row.line} lists {row.path!r}, which is not a file "
+                    f"({p}); fix the path (relative to --manual_dir) or remove the row",
+                )
+            )
             continue
         listed.add(os.path.realpath(p))
         label: int | float = float(row.label) if config.regression else class_index[row.label]
-        splits[split].append(FileTask(
-            path=p, display_path=shown, split=split, recording_id=rid, subject_id=subject, label=label,
-            montage=None, preprocess=config.preprocess(), window_seconds=config.window_seconds,
-            stride_seconds=config.stride_seconds))
-    unusable += [FileReport(path=os.path.relpath(str(p), root).replace(os.sep, "/")).skip(
-        SkipReason.NOT_IN_TABLE, f"not listed in {table_name}: add a row to use it, or move it out of "
-                                 "--manual_dir")
-        for p in find_recordings(root) if os.path.realpath(p) not in listed]
-    metadata = {"table": config.table, "table_sha256": config.table_sha256,
-                "stride_seconds": config.stride_seconds, "subjects": subjects,
-                "split_source": "table" if has_split_column else "seeded",
-                "subjects_in_several_splits": shared}
+        splits[split].append(
+            FileTask(
+                path=p,
+                display_path=shown,
+                split=split,
+                recording_id=rid,
+                subject_id=subject,
+                label=label,
+                montage=None,
+                preprocess=config.preprocess(),
+                window_seconds=config.window_seconds,
+                stride_seconds=config.stride_seconds,
+            )
+        )
+    unusable += [
+        FileReport(path=os.path.relpath(str(p), root).replace(os.sep, "/")).skip(
+            SkipReason.NOT_IN_TABLE, f"not listed in {table_name}: add a row to use it, or move it out of --manual_dir"
+        )
+        for p in find_recordings(root)
+        if os.path.realpath(p) not in listed
+    ]
+    metadata = {
+        "table": config.table,
+        "table_sha256": config.table_sha256,
+        "stride_seconds": config.stride_seconds,
+        "subjects": subjects,
+        "split_source": "table" if has_split_column else "seeded",
+        "subjects_in_several_splits": shared,
+    }
     return splits, metadata, unusable
 
 
@@ -543,8 +665,7 @@ def check_existing(dataset_dir: str | os.PathLike[str], config: EegLabelledConfi
     dataset_dir = os.fspath(dataset_dir)
     if not os.path.isdir(dataset_dir):
         return
-    fix = (f"build these options under another name (--config=OTHER_NAME) or delete {dataset_dir} to "
-           "rebuild")
+    fix = f"build these options under another name (--config=OTHER_NAME) or delete {dataset_dir} to rebuild"
     try:
         with open(os.path.join(dataset_dir, "metadata.json"), encoding="utf-8") as fh:
             stored = json.load(fh).get("options")
@@ -553,11 +674,17 @@ def check_existing(dataset_dir: str | os.PathLike[str], config: EegLabelledConfi
     if not isinstance(stored, dict):
         raise BuildError(f"{dataset_dir} exists but records no eeg_labelled options (metadata.json); {fix}")
     now = json.loads(json.dumps(config.options()))  # the types metadata.json gives back (lists, floats)
-    diffs = [f"{k}: built with {stored.get(k)!r}, now {now.get(k)!r}"
-             for k in sorted(set(stored) | set(now)) if stored.get(k) != now.get(k)]
+    diffs = [
+        f"{k}: built with {stored.get(k)!r}, now {now.get(k)!r}"
+        for k in sorted(set(stored) | set(now))
+        if stored.get(k) != now.get(k)
+    ]
     if diffs:
-        raise BuildError(f"eeg_labelled/{config.name} in {dataset_dir} was built with other options ("
-                         + "; ".join(diffs) + f"); reusing it would give stale data: {fix}")
+        raise BuildError(
+            f"eeg_labelled/{config.name} in {dataset_dir} was built with other options ("
+            + "; ".join(diffs)
+            + f"); reusing it would give stale data: {fix}"
+        )
 
 
 def _dataset_dir(data_dir: str | None, name: str, config_name: str, version: str) -> str:
@@ -565,8 +692,11 @@ def _dataset_dir(data_dir: str | None, name: str, config_name: str, version: str
     try:  # TFDS's own resolution (default folder, TFDS_DATA_DIR); internal, hence the fallback
         from tensorflow_datasets.core.utils import file_utils
 
-        return os.fspath(file_utils.get_data_dir_and_dataset_dir(
-            given_data_dir=data_dir, builder_name=name, config_name=config_name, version=version)[1])
+        return os.fspath(
+            file_utils.get_data_dir_and_dataset_dir(
+                given_data_dir=data_dir, builder_name=name, config_name=config_name, version=version
+            )[1]
+        )
     except (ImportError, AttributeError, TypeError):
         root = data_dir or os.environ.get("TFDS_DATA_DIR") or "~/tensorflow_datasets"
         return os.path.join(os.path.expanduser(root), name, config_name, version)
@@ -581,13 +711,15 @@ class EegLabelled(EegBuilder):
     BUILDER_CONFIGS: list[EegLabelledConfig] = []
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Pass the folder of recordings (searched recursively; EDF/BDF/BrainVision/EEGLAB/CNT/FIF/GDF) as "
-        "--manual_dir, and either --events=DESC=CLASS,... --tmax=SECONDS or --table=labels.csv.")
+        "--manual_dir, and either --events=DESC=CLASS,... --tmax=SECONDS or --table=labels.csv."
+    )
 
-    def __init__(self, *, config: EegLabelledConfig | None = None, data_dir: str | None = None,
-                 **kwargs: Any):
+    def __init__(self, *, config: EegLabelledConfig | None = None, data_dir: str | None = None, **kwargs: Any):
         if not isinstance(config, EegLabelledConfig):
-            raise ValueError("eeg_labelled needs a config from tfds_builders.eeg_labelled.labelled_config(...) "
-                             "(command line: --events=DESC=CLASS,... --tmax=SECONDS, or --table=labels.csv)")
+            raise ValueError(
+                "eeg_labelled needs a config from tfds_builders.eeg_labelled.labelled_config(...) "
+                "(command line: --events=DESC=CLASS,... --tmax=SECONDS, or --table=labels.csv)"
+            )
         # Before TFDS opens an existing folder (it would load that build's class names over ours).
         check_existing(_dataset_dir(data_dir, self.name, config.name, str(self.VERSION)), config)
         super().__init__(config=config, data_dir=data_dir, **kwargs)
@@ -604,8 +736,10 @@ class EegLabelled(EegBuilder):
         config: EegLabelledConfig = self.builder_config
         root = os.path.abspath(str(dl_manager.manual_dir))
         if config.manual_dir and os.path.realpath(config.manual_dir) != os.path.realpath(root):
-            raise BuildError(f"the eeg_labelled options were made for --manual_dir={config.manual_dir} but the "
-                             f"build reads {root}; make the config with the same folder")
+            raise BuildError(
+                f"the eeg_labelled options were made for --manual_dir={config.manual_dir} but the "
+                f"build reads {root}; make the config with the same folder"
+            )
         self._channels, self._label_stats = set(), [0, 0.0, 0.0]
         if config.mode == "events":
             splits, metadata = events_tasks(root, config)
@@ -617,12 +751,21 @@ class EegLabelled(EegBuilder):
                 raise BuildError(
                     f"strict build of {self.name} stopped at {unusable[0].problems()[0]} (and "
                     f"{len(unusable) - 1} more file(s) missing or not in the table; build without --strict to "
-                    "skip them and list them in the report)")
+                    "skip them and list them in the report)"
+                )
         self._store_metadata(
-            task=config.task_name(), num_classes=0 if config.regression else len(config.label_names),
-            label_names=list(config.label_names), window_seconds=config.window_seconds, mode=config.mode,
-            channels=[], split_seed=config.split_seed, val_fraction=config.val_fraction,
-            test_fraction=config.test_fraction, options=config.options(), **metadata)
+            task=config.task_name(),
+            num_classes=0 if config.regression else len(config.label_names),
+            label_names=list(config.label_names),
+            window_seconds=config.window_seconds,
+            mode=config.mode,
+            channels=[],
+            split_seed=config.split_seed,
+            val_fraction=config.val_fraction,
+            test_fraction=config.test_fraction,
+            options=config.options(),
+            **metadata,
+        )
         return self._split_dict(splits)
 
     def _generate_examples(self, tasks: Sequence[FileTask]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -645,9 +788,13 @@ class EegLabelled(EegBuilder):
             if self._strict or any(f.units_written for f in entries):
                 raise  # a strict stop or duplicate keys: the base message names the file
             # The split gave no record at all: say why in the user's terms.
-            raise (self._explain_no_events(entries, split) or BuildError(
-                f"{err}. This is the {split!r} split: fix or remove those files, or choose another --split_seed "
-                "or other fractions so that they do not make a split alone")) from None
+            raise (
+                self._explain_no_events(entries, split)
+                or BuildError(
+                    f"{err}. This is the {split!r} split: fix or remove those files, or choose another --split_seed "
+                    "or other fractions so that they do not make a split alone"
+                )
+            ) from None
         entries = self._report.files[first:]
         self._channels.update(name for f in entries if f.units_written for name in f.channels_mapped.values())
         # Written into metadata.json when TFDS finishes the build (after every split).
@@ -673,4 +820,5 @@ class EegLabelled(EegBuilder):
         return BuildError(
             f"no annotation of the {len(entries)} recording(s) of split {split!r} has a description named by "
             f"--events ({mapped}); descriptions found (count): {dict(sorted(found.items())) or 'none'}. "
-            "Fix --events to map these descriptions to classes, e.g. --events=DESC1=class_a,DESC2=class_b")
+            "Fix --events to map these descriptions to classes, e.g. --events=DESC1=class_a,DESC2=class_b"
+        )

@@ -44,8 +44,10 @@ def tuab_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
             folder = root / "edf" / official / cls
             found[official] += [(p, label) for p in sorted(folder.rglob("*")) if p.suffix.lower() == ".edf"]
     if not found["train"] and not found["eval"]:
-        raise FileNotFoundError(f"no EDF files under {root}/edf/{{train,eval}}/{{normal,abnormal}}/; pass the "
-                                "TUH Abnormal folder that contains 'edf/' as --manual_dir")
+        raise FileNotFoundError(
+            f"no EDF files under {root}/edf/{{train,eval}}/{{normal,abnormal}}/; pass the "
+            "TUH Abnormal folder that contains 'edf/' as --manual_dir"
+        )
 
     def subject(p: Path) -> str:
         return p.name.split("_")[0]
@@ -58,10 +60,18 @@ def tuab_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
     val_set = set(val_subjects)
 
     def task(p: Path, label: int, split: str) -> FileTask:
-        return FileTask(path=str(p), display_path=str(p.relative_to(root)), split=split,
-                        recording_id=p.stem, subject_id=subject(p), label=label, montage=TUH_CHANNELS,
-                        preprocess=config.preprocess(), window_seconds=config.window_seconds,
-                        stride_seconds=config.stride_seconds)
+        return FileTask(
+            path=str(p),
+            display_path=str(p.relative_to(root)),
+            split=split,
+            recording_id=p.stem,
+            subject_id=subject(p),
+            label=label,
+            montage=TUH_CHANNELS,
+            preprocess=config.preprocess(),
+            window_seconds=config.window_seconds,
+            stride_seconds=config.stride_seconds,
+        )
 
     splits: dict[str, list[FileTask]] = {"train": [], "validation": [], "test": []}
     for p, label in found["train"]:
@@ -69,8 +79,11 @@ def tuab_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
         splits[split].append(task(p, label, split))
     splits["test"] = [task(p, label, "test") for p, label in found["eval"]]
     metadata = {
-        "subjects": {"train": train_subjects, "validation": val_subjects,
-                     "test": sorted({subject(p) for p, _ in found["eval"]})},
+        "subjects": {
+            "train": train_subjects,
+            "validation": val_subjects,
+            "test": sorted({subject(p) for p, _ in found["eval"]}),
+        },
         "split_seed": config.split_seed,
         "val_fraction": config.val_fraction,
         "channels": list(TUH_CHANNELS),
@@ -85,7 +98,8 @@ class Tuab(EegBuilder):
     BUILDER_CONFIGS = tuh_configs(window_seconds=10.0, split_seed=12345)
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Request TUH Abnormal (v3.0.0) at https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ and pass "
-        "the folder that contains 'edf/' (with edf/train and edf/eval) as --manual_dir.")
+        "the folder that contains 'edf/' (with edf/train and edf/eval) as --manual_dir."
+    )
 
     def label_names(self) -> tuple[str, ...]:
         return LABEL_NAMES

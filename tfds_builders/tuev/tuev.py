@@ -58,17 +58,21 @@ def tuev_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
     root = Path(root)
     found: dict[str, list[Path]] = {
         official: sorted(p for p in (root / "edf" / official).rglob("*") if p.suffix.lower() == ".edf")
-        for official in ("train", "eval")}
+        for official in ("train", "eval")
+    }
     if not found["train"] and not found["eval"]:
-        raise FileNotFoundError(f"no EDF files under {root}/edf/{{train,eval}}/; pass the TUH EEG Events "
-                                "folder that contains 'edf/' as --manual_dir")
+        raise FileNotFoundError(
+            f"no EDF files under {root}/edf/{{train,eval}}/; pass the TUH EEG Events "
+            "folder that contains 'edf/' as --manual_dir"
+        )
 
     def subject(p: Path, official: str) -> str:
         parts = p.relative_to(root / "edf" / official).parts
         return parts[0] if len(parts) > 1 else p.name.split("_")[0]
 
     train_subjects, val_subjects = split_subjects(
-        (subject(p, "train") for p in found["train"]), config.val_fraction, config.split_seed)
+        (subject(p, "train") for p in found["train"]), config.val_fraction, config.split_seed
+    )
     val_set = set(val_subjects)
 
     def task(p: Path, official: str, split: str) -> FileTask:
@@ -79,11 +83,20 @@ def tuev_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
         else:
             skip = (SkipReason.MISSING_ANNOTATIONS, f"no {rec.name} next to the EDF file")
         rel = p.relative_to(root)
-        return FileTask(path=str(p), display_path=str(rel), split=split,
-                        recording_id=str(rel.with_suffix("")).replace(os.sep, "/"),
-                        subject_id=subject(p, official), montage=TUH_CHANNELS, preprocess=config.preprocess(),
-                        events=tuple(events) if events is not None else None, bad_events=bad,
-                        context_before=2.0, context_after=2.0, skip=skip)
+        return FileTask(
+            path=str(p),
+            display_path=str(rel),
+            split=split,
+            recording_id=str(rel.with_suffix("")).replace(os.sep, "/"),
+            subject_id=subject(p, official),
+            montage=TUH_CHANNELS,
+            preprocess=config.preprocess(),
+            events=tuple(events) if events is not None else None,
+            bad_events=bad,
+            context_before=2.0,
+            context_after=2.0,
+            skip=skip,
+        )
 
     splits: dict[str, list[FileTask]] = {"train": [], "validation": [], "test": []}
     for p in found["train"]:
@@ -91,8 +104,11 @@ def tuev_tasks(root: str | os.PathLike[str], config: EegConfig) -> tuple[dict[st
         splits[split].append(task(p, "train", split))
     splits["test"] = [task(p, "eval", "test") for p in found["eval"]]
     metadata = {
-        "subjects": {"train": train_subjects, "validation": val_subjects,
-                     "test": sorted({subject(p, "eval") for p in found["eval"]})},
+        "subjects": {
+            "train": train_subjects,
+            "validation": val_subjects,
+            "test": sorted({subject(p, "eval") for p in found["eval"]}),
+        },
         "split_seed": config.split_seed,
         "val_fraction": config.val_fraction,
         "channels": list(TUH_CHANNELS),
@@ -107,7 +123,8 @@ class Tuev(EegBuilder):
     BUILDER_CONFIGS = tuh_configs(window_seconds=5.0, split_seed=4523)
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Request TUH EEG Events (v2.0.0) at https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ and pass "
-        "the folder that contains 'edf/' (with edf/train and edf/eval, .edf and .rec files) as --manual_dir.")
+        "the folder that contains 'edf/' (with edf/train and edf/eval, .edf and .rec files) as --manual_dir."
+    )
 
     def label_names(self) -> tuple[str, ...]:
         return LABEL_NAMES

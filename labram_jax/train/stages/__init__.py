@@ -10,8 +10,12 @@ from labram_jax.train.stages.finetune import FinetuneStage
 from labram_jax.train.stages.pretrain import PretrainStage
 from labram_jax.train.stages.tokenizer import TokenizerStage
 
-STAGES: dict[str, type[Stage]] = {"tokenizer": TokenizerStage, "pretrain": PretrainStage,
-                                  "finetune": FinetuneStage, "evaluate": FinetuneStage}
+STAGES: dict[str, type[Stage]] = {
+    "tokenizer": TokenizerStage,
+    "pretrain": PretrainStage,
+    "finetune": FinetuneStage,
+    "evaluate": FinetuneStage,
+}
 
 
 def make_stage(config: ml_collections.ConfigDict) -> Stage:

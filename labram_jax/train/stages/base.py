@@ -64,8 +64,9 @@ class Stage:
     def loss_fn(self, params: Any, extra: Any, batch: dict, rng: jax.Array, frozen: Any):
         raise NotImplementedError
 
-    def eval_fn(self, params: Any, extra: Any, batch: dict, frozen: Any
-                ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+    def eval_fn(
+        self, params: Any, extra: Any, batch: dict, frozen: Any
+    ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
         """`(per-example outputs (B, ...), sums over the batch's valid examples)` of one eval batch."""
         raise NotImplementedError
 
@@ -90,5 +91,9 @@ def eval_inputs(batch: dict) -> tuple:
     """Model inputs with the padding examples of an eval batch masked out entirely (no channel is real),
     so token-level means over the batch count only real examples."""
     valid = batch["valid"]
-    return (batch[layout.EEG], batch[layout.CHANNEL_IDS], batch[layout.CHANNEL_MASK] & valid[:, None],
-            batch[layout.PATCH_MASK])
+    return (
+        batch[layout.EEG],
+        batch[layout.CHANNEL_IDS],
+        batch[layout.CHANNEL_MASK] & valid[:, None],
+        batch[layout.PATCH_MASK],
+    )

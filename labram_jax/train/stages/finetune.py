@@ -37,8 +37,10 @@ class FinetuneStage(Stage):
         if task.kind not in TASK_KINDS:
             raise ConfigError(f"config.task.kind={task.kind!r} must be one of {', '.join(TASK_KINDS)}")
         if task.kind == "binary" and task.num_outputs != 1:
-            raise ConfigError(f"config.task.num_outputs={task.num_outputs}: a binary task has one output (BCE on "
-                              "a single logit, as the reference); set --config.task.num_outputs=1")
+            raise ConfigError(
+                f"config.task.num_outputs={task.num_outputs}: a binary task has one output (BCE on "
+                "a single logit, as the reference); set --config.task.num_outputs=1"
+            )
         if task.kind == "multiclass" and task.num_outputs < 2:
             raise ConfigError(f"config.task.num_outputs={task.num_outputs}: a multi-class task needs >= 2 classes")
         super().__init__(config)
@@ -48,8 +50,10 @@ class FinetuneStage(Stage):
         k = int(self.config.get("trainable_blocks", -1))
         depth = model.spec.depth
         if not -1 <= k <= depth:
-            raise ConfigError(f"config.trainable_blocks={k} must be -1 (fine-tune everything), 0 (linear probe: "
-                              f"fc_norm and head only) or the number of last blocks to train (at most {depth})")
+            raise ConfigError(
+                f"config.trainable_blocks={k} must be -1 (fine-tune everything), 0 (linear probe: "
+                f"fc_norm and head only) or the number of last blocks to train (at most {depth})"
+            )
         if k >= 0:
             # Partial fine-tuning (ref. §8.4 Table 10): no backward through the frozen part at all.
             model = model.clone(spec=dataclasses.replace(model.spec, frozen_blocks=depth - k))
@@ -72,8 +76,10 @@ class FinetuneStage(Stage):
         path = self.config.get("init_checkpoint", "")
         if path:
             if not os.path.exists(os.path.expanduser(path)):
-                raise ConfigError(f"config.init_checkpoint={path!r} does not exist (a pre-training workdir, a "
-                                  "converted official checkpoint, or '' to start from random weights)")
+                raise ConfigError(
+                    f"config.init_checkpoint={path!r} does not exist (a pre-training workdir, a "
+                    "converted official checkpoint, or '' to start from random weights)"
+                )
             meta = checkpoints.read_meta(path)
             checkpoints.require_kind(meta, path, "pretrain", "finetune", purpose="config.init_checkpoint")
 
@@ -88,7 +94,8 @@ class FinetuneStage(Stage):
             raise ConfigError(
                 f"the backbone in config.init_checkpoint={path!r} (model size "
                 f"{meta['config']['model']['size']!r}) does not fit config.model (size "
-                f"{self.config.model.size!r}): " + "; ".join(problems[:8]))
+                f"{self.config.model.size!r}): " + "; ".join(problems[:8])
+            )
         # Only the backbone carries over (ref. §6.2); fc_norm and the head keep their fresh init.
         return {**params, "backbone": backbone}, f"backbone from {meta['kind']} checkpoint {path} (step {meta['step']})"
 
@@ -111,8 +118,7 @@ class FinetuneStage(Stage):
         return jnp.float32(jnp.nan)
 
     def loss_fn(self, params, extra, batch, rng, frozen):
-        outputs = self.model.apply({"params": params}, *model_inputs(batch), deterministic=False,
-                                   rngs={"dropout": rng})
+        outputs = self.model.apply({"params": params}, *model_inputs(batch), deterministic=False, rngs={"dropout": rng})
         labels = batch[layout.LABEL]
         loss = self._loss(outputs, labels, train=True)
         metrics = {"class_acc": self._accuracy(outputs, labels)} if self.config.task.kind != "regression" else {}
@@ -124,8 +130,7 @@ class FinetuneStage(Stage):
         labels, valid = batch[layout.LABEL], batch["valid"]
         count = jnp.sum(valid.astype(jnp.float32))
         loss = self._loss(outputs, labels, train=False, weights=valid)
-        return ({"outputs": outputs, "label": labels, "index": batch["index"]},
-                {"loss": loss * count, "count": count})
+        return ({"outputs": outputs, "label": labels, "index": batch["index"]}, {"loss": loss * count, "count": count})
 
     def summarize(self, per_example, sums) -> dict[str, Any]:
         kind = self.config.task.kind

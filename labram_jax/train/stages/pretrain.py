@@ -16,9 +16,9 @@ from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
 from labram_jax.ops import argext
 from labram_jax.ops.losses import majority_hits, mem_loss
+from labram_jax.ops.masking import random_masking, symmetric_complement
 from labram_jax.ops.quantize import code_counts
 from labram_jax.train.evaluation import codebook_stats
-from labram_jax.ops.masking import random_masking, symmetric_complement
 from labram_jax.train.restore import restore_on_mesh
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
@@ -34,20 +34,25 @@ class PretrainStage(Stage):
 
     def check_ready(self) -> None:
         path = self.config.tokenizer.get("checkpoint", "")
-        how = ("train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "
-               "convert the official vqnsp.pth with `python -m labram_jax.convert`) and pass "
-               "--config.tokenizer.checkpoint=DIR")
+        how = (
+            "train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "
+            "convert the official vqnsp.pth with `python -m labram_jax.convert`) and pass "
+            "--config.tokenizer.checkpoint=DIR"
+        )
         if not path:
-            raise ConfigError(f"config.tokenizer.checkpoint is empty: pre-training predicts the codes of a trained "
-                              f"tokenizer; {how}")
+            raise ConfigError(
+                f"config.tokenizer.checkpoint is empty: pre-training predicts the codes of a trained tokenizer; {how}"
+            )
         if not os.path.exists(os.path.expanduser(path)):
             raise ConfigError(f"config.tokenizer.checkpoint={path!r} does not exist; {how}")
         meta = checkpoints.read_meta(path)
         checkpoints.require_kind(meta, path, "tokenizer", purpose="config.tokenizer.checkpoint")
         codes = meta["config"]["tokenizer"]["num_codes"]
         if codes != self.config.tokenizer.num_codes:
-            raise ConfigError(f"config.tokenizer.num_codes={self.config.tokenizer.num_codes} but the tokenizer at "
-                              f"{path} has {codes} codes; set --config.tokenizer.num_codes={codes}")
+            raise ConfigError(
+                f"config.tokenizer.num_codes={self.config.tokenizer.num_codes} but the tokenizer at "
+                f"{path} has {codes} codes; set --config.tokenizer.num_codes={codes}"
+            )
 
     def load_frozen(self, mesh, rules) -> Any:
         variables, _, module = restore_on_mesh(self.config.tokenizer.checkpoint, mesh, rules)
@@ -81,12 +86,17 @@ class PretrainStage(Stage):
         ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
         f = lambda m: m.astype(jnp.float32)
         vocab = logits.shape[-1]
-        sums = {"hits_masked": jnp.sum(hit * f(masked)), "hits_visible": jnp.sum(hit * f(visible)),
-                "ce_masked": jnp.sum(ce * f(masked)), "ce_visible": jnp.sum(ce * f(visible)),
-                "n_masked": jnp.sum(f(masked)), "n_visible": jnp.sum(f(visible)),
-                "majority_masked": majority_hits(labels, masked, vocab),
-                "majority_visible": majority_hits(labels, visible, vocab),
-                "target_counts": code_counts(labels.reshape(-1), f(valid).reshape(-1), vocab)}
+        sums = {
+            "hits_masked": jnp.sum(hit * f(masked)),
+            "hits_visible": jnp.sum(hit * f(visible)),
+            "ce_masked": jnp.sum(ce * f(masked)),
+            "ce_visible": jnp.sum(ce * f(visible)),
+            "n_masked": jnp.sum(f(masked)),
+            "n_visible": jnp.sum(f(visible)),
+            "majority_masked": majority_hits(labels, masked, vocab),
+            "majority_visible": majority_hits(labels, visible, vocab),
+            "target_counts": code_counts(labels.reshape(-1), f(valid).reshape(-1), vocab),
+        }
         return {}, sums
 
     def summarize(self, per_example, sums):
@@ -97,12 +107,16 @@ class PretrainStage(Stage):
         it is what the model learned from the context."""
         nm, nv = max(float(sums["n_masked"]), 1.0), max(float(sums["n_visible"]), 1.0)
         targets = codebook_stats(np.asarray(sums["target_counts"]))
-        return {"mlm_acc": float(sums["hits_masked"]) / nm, "mlm_acc_sym": float(sums["hits_visible"]) / nv,
-                "majority_acc": float(sums["majority_masked"]) / nm,
-                "majority_acc_sym": float(sums["majority_visible"]) / nv,
-                "target_perplexity": targets["perplexity"], "target_codes": targets["used_codes"],
-                "marginal_loss": 2.0 * math.log(targets["perplexity"]),
-                "loss": float(sums["ce_masked"]) / nm + float(sums["ce_visible"]) / nv}
+        return {
+            "mlm_acc": float(sums["hits_masked"]) / nm,
+            "mlm_acc_sym": float(sums["hits_visible"]) / nv,
+            "majority_acc": float(sums["majority_masked"]) / nm,
+            "majority_acc_sym": float(sums["majority_visible"]) / nv,
+            "target_perplexity": targets["perplexity"],
+            "target_codes": targets["used_codes"],
+            "marginal_loss": 2.0 * math.log(targets["perplexity"]),
+            "loss": float(sums["ce_masked"]) / nm + float(sums["ce_visible"]) / nv,
+        }
 
     def monitor(self):
         return ("loss", "min")

@@ -60,9 +60,12 @@ class TokenizerStage(Stage):
         kmeans_rng, restart_rng, dropout_rng = jax.random.split(rng, 3)
         inputs = model_inputs(batch)
         (loss, metrics), updated = self.model.apply(
-            {"params": params, **extra}, *inputs, train=True,
+            {"params": params, **extra},
+            *inputs,
+            train=True,
             rngs={"kmeans": kmeans_rng, "restart": restart_rng, "dropout": dropout_rng},
-            mutable=[COLLECTION, "intermediates"])
+            mutable=[COLLECTION, "intermediates"],
+        )
         valid = layout.token_mask(inputs[2], inputs[3])
         state = updated[COLLECTION]["quantize"]
         out = {k: metrics[k] for k in LOSSES + ("entropy_loss",) if k in metrics}
@@ -82,12 +85,18 @@ class TokenizerStage(Stage):
         valid = layout.token_mask(inputs[2], inputs[3])
         tokens = jnp.sum(valid).astype(jnp.float32)
         counts = code_counts(metrics["codes"].reshape(-1), valid.reshape(-1), self.config.tokenizer.num_codes)
-        amp_one, phase_one = self.model.apply(variables, *inputs, argext.argmax(counts),
-                                              method=self.model.one_code_losses)
+        amp_one, phase_one = self.model.apply(
+            variables, *inputs, argext.argmax(counts), method=self.model.one_code_losses
+        )
         sums = {k: metrics[k] * tokens for k in LOSSES}
-        sums.update(tokens=tokens, code_counts=counts, batches=jnp.float32(1.0),
-                    rec_loss_one_code=amp_one * tokens, rec_angle_loss_one_code=phase_one * tokens,
-                    z_sum=_unit_z_sum(inter["intermediates"], valid))
+        sums.update(
+            tokens=tokens,
+            code_counts=counts,
+            batches=jnp.float32(1.0),
+            rec_loss_one_code=amp_one * tokens,
+            rec_angle_loss_one_code=phase_one * tokens,
+            z_sum=_unit_z_sum(inter["intermediates"], valid),
+        )
         quantizer = extra[COLLECTION]["quantize"]
         if "restarts" in quantizer:  # the same total in every batch; `summarize` divides by the batch count
             sums["restarts"] = quantizer["restarts"].astype(jnp.float32)
@@ -106,4 +115,3 @@ class TokenizerStage(Stage):
 
     def monitor(self):
         return ("total_loss", "min")
-
