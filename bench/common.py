@@ -411,18 +411,24 @@ class StepBench:
 
     After `compile()`, `step()` runs one optimiser step (state donated) and returns its metrics. The
     pre-training stage gets a randomly initialised tokenizer of the configured size in place of the
-    checkpoint `Stage.load_frozen` would restore (same module, same shapes, random unit codebook).
+    checkpoint `PretrainStage.from_config` would load (same module, same shapes, random unit codebook).
     """
 
     def __init__(self, config: Any, steps_per_epoch: int = 1000, seed: int = 0):
         import jax
 
+        from labram_jax.models import factory
         from labram_jax.train import sharding as shd
         from labram_jax.train import step_builder
         from labram_jax.train.stages import make_stage
+        from labram_jax.train.stages.pretrain import PretrainStage
 
         self.config = config
-        self.stage = stage = make_stage(config)
+        if config.stage == "pretrain":
+            # A random tokenizer of the configured size stands in for the checkpoint a run would load.
+            self.stage = stage = PretrainStage(config, factory.tokenizer_model(config))
+        else:
+            self.stage = stage = make_stage(config)
         self.mesh = shd.make_mesh(config.mesh)
         self.rules = shd.rules_of(config)
         shd.check_batch(config.optim.batch_size, config.optim.grad_accum_steps, self.mesh)
@@ -459,8 +465,7 @@ class StepBench:
         from labram_jax.models.quantizer import COLLECTION
         from labram_jax.train import sharding as shd
 
-        tokenizer = factory.tokenizer_model(self.config)
-        init = factory.init_fn(tokenizer, self.stage.example_batch())
+        init = factory.init_fn(self.stage.tokenizer, self.stage.example_batch())
         shardings = shd.shardings_of(jax.eval_shape(init, key), self.mesh, self.rules)
         variables = jax.jit(lambda k: nn.meta.unbox(init(k)), out_shardings=shardings)(key)
         # A trained tokenizer's codebook holds unit vectors (k-means init leaves zeros until training).
@@ -469,7 +474,6 @@ class StepBench:
         unit = jax.random.normal(jax.random.fold_in(key, 1), book.shape, book.dtype)
         quantize["codebook"] = jax.device_put(unit / jnp.linalg.norm(unit, axis=-1, keepdims=True), book.sharding)
         variables = {**variables, COLLECTION: {**variables[COLLECTION], "quantize": quantize}}
-        self.stage.tokenizer = tokenizer  # what Stage.load_frozen sets from the checkpoint
         return variables
 
     def compile(self) -> dict[str, float]:

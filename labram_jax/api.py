@@ -54,8 +54,8 @@ class LoadedModel:
         self.module = module
         if kind == "pretrain":
             # Fine-tuning's view of a pre-trained model: the student's backbone, a new fc_norm, no head.
-            config = checkpoints.model_config(meta)
-            self._classifier = factory.classifier_model(config, 0)
+            spec = {**meta["model_spec"], "kind": "finetune", "num_outputs": 0}
+            self._classifier = checkpoints.build_model({"model_spec": spec})
             width = self._classifier.spec.width
             self._classifier_vars = {
                 "params": {
@@ -179,8 +179,8 @@ class LoadedModel:
 
 def load(path: str | os.PathLike[str]) -> LoadedModel:
     """A checkpoint directory (converted official weights, a stage workdir, a manager or a step directory)."""
-    meta = checkpoints.read_meta(path)
-    module = checkpoints.build_model(meta)
+    where = checkpoints.locate(path)
+    module = checkpoints.build_model(where.meta)
     abstract = nn.meta.unbox(factory.abstract_variables(module))
-    variables, meta = checkpoints.restore_model(path, abstract)
+    variables, meta = checkpoints.restore_model(where, abstract)
     return LoadedModel(meta["kind"], meta, variables, module)

@@ -61,7 +61,7 @@ def _close(ours, expected, rel=1e-4):
 
 def test_finetune_logits_and_features_equal_official_equations(finetune):
     sd, m = finetune
-    assert m.kind == "finetune" and m.meta["num_outputs"] == 3
+    assert m.kind == "finetune" and m.meta["model_spec"]["num_outputs"] == 3
     eeg = _eeg()
     tokens = _official_tokens(sd, eeg)
     pooled = ref.layer_norm(tokens.mean(1), sd["fc_norm.weight"], sd["fc_norm.bias"])

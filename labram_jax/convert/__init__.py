@@ -20,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
-import ml_collections
 import numpy as np
 
 from labram_jax import checkpoints
@@ -46,10 +45,10 @@ def _check_out_dir(out: str) -> None:
 
 @dataclasses.dataclass
 class Converted:
-    """The result of mapping a state dict: architecture, the config and module it rebuilds, the variables."""
+    """The result of mapping a state dict: architecture, the model spec and module it rebuilds, the variables."""
 
     arch: mapping.Architecture
-    config: ml_collections.ConfigDict
+    spec: dict[str, Any]
     model: nn.Module
     result: mapping.Mapped
     prefix_added: str | None
@@ -71,10 +70,10 @@ def convert_state_dict(
         prefix_added = mapping.STUDENT
         tensors = {prefix_added + name: value for name, value in tensors.items()}
     arch = mapping.infer_architecture({n: tuple(v.shape) for n, v in tensors.items()}, source, kind, allow_unexpected)
-    config = mapping.build_config(arch)
-    model = mapping.build_model(arch, config)
+    spec = mapping.model_spec(arch)
+    model = checkpoints.build_model({"model_spec": spec})
     result = mapping.map_state_dict(tensors, arch, model, source, allow_missing, allow_unexpected)
-    return Converted(arch, config, model, result, prefix_added)
+    return Converted(arch, spec, model, result, prefix_added)
 
 
 def convert(
@@ -105,8 +104,7 @@ def convert(
         "prefix_added": done.prefix_added,
         "official_architecture": arch.official_model,
     }
-    extra = {"num_outputs": arch.num_outputs} if arch.kind == "finetune" else {}
-    meta = checkpoints.make_meta(arch.kind, done.config, step=0, source=source, **extra)
+    meta = checkpoints.meta_for_spec(done.spec, step=0, source=source)
     step_dir = checkpoints.write_model(out, result.variables, meta)
 
     report = {

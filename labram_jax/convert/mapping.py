@@ -28,10 +28,9 @@ from typing import Any
 
 import flax.linen as nn
 import jax
-import ml_collections
 import numpy as np
 
-from labram_jax import config_defaults
+from labram_jax.checkpoints.model_spec import spec_from_config
 from labram_jax.convert.safe_load import ConversionError
 from labram_jax.models import factory, official_names
 from labram_jax.models.spec import SIZES
@@ -172,36 +171,19 @@ def infer_architecture(
     )
 
 
-def build_config(arch: Architecture) -> ml_collections.ConfigDict:
-    """A training-style config that rebuilds the model through `models.factory` (stored in `meta`)."""
+def model_spec(arch: Architecture) -> dict[str, Any]:
+    """The checkpoint model spec of an official architecture; fields an official file does not determine
+    take the package's architecture defaults (for a tokenizer: the official quantiser, none of our
+    collapse remedies' state)."""
     if arch.kind == "tokenizer":
-        # The official quantiser: an official checkpoint has none of our collapse remedies' state.
-        config = config_defaults.tokenizer_config("reference")
-        config.tokenizer.update(
-            num_codes=arch.num_codes,
-            code_dim=arch.code_dim,
-            max_patches=arch.max_patches,
-            encoder_depth=arch.encoder_depth,
-            decoder_depth=arch.decoder_depth,
-        )
-        return config
-    if arch.kind == "pretrain":
-        config = config_defaults.pretrain_config(arch.size)
-        config.tokenizer.num_codes = arch.vocab_size
+        fields = ("num_codes", "code_dim", "max_patches", "encoder_depth", "decoder_depth")
+        config = {"tokenizer": {f: getattr(arch, f) for f in fields}}
     else:
-        config = ml_collections.ConfigDict({"stage": "finetune", "seed": 0})
-        config.model = config_defaults.model_config(arch.size)
-        config.task = ml_collections.ConfigDict({"num_outputs": arch.num_outputs})
-    config.model.max_patches = arch.max_patches
-    return config
-
-
-def build_model(arch: Architecture, config: ml_collections.ConfigDict) -> nn.Module:
-    if arch.kind == "tokenizer":
-        return factory.tokenizer_model(config)
-    if arch.kind == "pretrain":
-        return factory.pretrain_model(config)
-    return factory.classifier_model(config, arch.num_outputs)
+        config = {
+            "model": {"size": arch.size, "max_patches": arch.max_patches},
+            "tokenizer": {"num_codes": arch.vocab_size},
+        }
+    return spec_from_config(arch.kind, config, arch.num_outputs if arch.kind == "finetune" else None)
 
 
 def _flat(tree: Mapping[str, Any]) -> dict[Key, Any]:

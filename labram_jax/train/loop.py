@@ -20,14 +20,15 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from labram_jax import checkpoints
+from labram_jax.checkpoints import restore_on_mesh
+from labram_jax.checkpoints.managers import RunCheckpoints
 from labram_jax.config_errors import ConfigError
 from labram_jax.train import datasets as train_data
 from labram_jax.train import seeds, step_builder, task_from_data
 from labram_jax.train import sharding as shd
-from labram_jax.train.checkpointing import RunCheckpoints
+from labram_jax.train.cadence import Cadences
 from labram_jax.train.metric_writers import MetricWriter, read_metrics
 from labram_jax.train.plots import write_stage_plots
-from labram_jax.train.restore import restore_on_mesh
 from labram_jax.train.stages import make_stage
 from labram_jax.train.stages.base import Stage
 from labram_jax.train.stages.tokenizer import resolve_continuous_steps
@@ -70,7 +71,12 @@ class Trainer:
         shd.check_batch(optim.batch_size, optim.grad_accum_steps, self.mesh)
         self.eval_batch = train_data.eval_batch_size(config)
         shd.check_batch(self.eval_batch, 1, self.mesh, field="config.data.eval_batch_size")
-        self._build_state_functions()
+        if config.stage == "evaluate":  # a trained model on the mesh; no optimiser, no train state
+            self.param_shardings, self.extra_shardings = step_builder.variable_shardings(
+                config, self.stage, self.mesh, self.rules
+            )
+        else:
+            self._build_state_functions()
 
     # -- state -------------------------------------------------------------------------------------
     def _build_state_functions(self) -> None:
@@ -78,6 +84,7 @@ class Trainer:
         self.setup = setup
         self.init_rng, self.abstract_state = setup.init_rng, setup.abstract_state
         self.state_shardings, self.init_state = setup.state_shardings, setup.init_state
+        self.param_shardings, self.extra_shardings = setup.state_shardings.params, setup.state_shardings.extra
 
     def _fresh_state(self) -> tuple[TrainState, str | None]:
         state = self.init_state(self.init_rng)
@@ -87,9 +94,12 @@ class Trainer:
         return state, note
 
     # -- compiled functions ------------------------------------------------------------------------
-    def _compile(self, frozen: Any) -> None:
-        self.train_step = step_builder.jit_train_step(self.config, self.stage, self.setup, self.mesh, frozen)
-        self.eval_step = step_builder.jit_eval_step(self.stage, self.setup, self.mesh, frozen)
+    def _compile(self, frozen: Any, train: bool = True) -> None:
+        if train:
+            self.train_step = step_builder.jit_train_step(self.config, self.stage, self.setup, self.mesh, frozen)
+        self.eval_step = step_builder.jit_eval_step(
+            self.stage, self.param_shardings, self.extra_shardings, self.mesh, frozen
+        )
 
     # -- evaluation --------------------------------------------------------------------------------
     def evaluate(self, params: Any, extra: Any, frozen: Any, which: str) -> dict[str, dict[str, Any]]:
@@ -120,7 +130,9 @@ class Trainer:
 
     # -- the run -----------------------------------------------------------------------------------
     def meta(self, step: int, **extra: Any) -> dict[str, Any]:
-        more = {"num_outputs": self.config.task.num_outputs} if self.stage.kind == "finetune" else {}
+        more: dict[str, Any] = {"seed": self.config.seed}
+        if self.stage.kind == "finetune":
+            more["task"] = checkpoints.task_summary(self.config.task.to_dict())
         return checkpoints.make_meta(self.stage.kind, self.config, step, **more, **extra)
 
     def fit(self) -> dict[str, Any]:
@@ -161,11 +173,10 @@ class Trainer:
         self, state: TrainState, loader: Any, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any, start: int
     ) -> TrainState:
         config = self.config
-        log_every = max(1, config.log.every_steps)
-        ckpt_every = config.checkpoint.every_steps or self.steps_per_epoch
-        eval_every = int(config.eval.every_epochs * self.steps_per_epoch) if config.eval.every_epochs else 0
+        cadence = Cadences.from_config(config, self.steps_per_epoch, self.total_steps)
         last_saved = start if start else None
-        pending: tuple[int, Any] | None = None
+        # The metrics of the step queued last: read one step behind, so the host never waits for the device.
+        pending: list[tuple[int, Any]] = []
         window: list[dict[str, float]] = []
         bar = tqdm(
             total=self.total_steps,
@@ -194,32 +205,30 @@ class Trainer:
             window.append(values)
             bar.update(1)
             bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}", refresh=False)
-            if step % log_every == 0 or step == self.total_steps:
+            if cadence.due("log", step):
                 mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
                 writer.write(step, "train", mean)
                 window.clear()
+
+        def flush() -> None:
+            while pending:
+                check(*pending.pop())
 
         t0 = time.time()
         for step in range(start + 1, self.total_steps + 1):
             local = next(loader)
             batch = shd.global_batch({k: local[k] for k in train_data.TRAIN_KEYS}, self.mesh)
             state, metrics = self.train_step(state, batch, frozen)
-            if pending is not None:  # one step behind: the host never waits for the step just queued
-                check(*pending)
-            pending = (step, metrics)
-            boundary = step == self.total_steps
-            if eval_every and (step % eval_every == 0 or boundary):
-                check(*pending)
-                pending = None
+            flush()
+            pending.append((step, metrics))
+            if cadence.due("evaluate", step):
+                flush()
                 self._validate(state, ckpt, writer, frozen, step)
-            if step % ckpt_every == 0 or boundary:
-                if pending is not None:
-                    check(*pending)
-                    pending = None
+            if cadence.due("checkpoint", step):
+                flush()
                 ckpt.save(state, step, loader, self.meta(step))
                 last_saved = step
-        if pending is not None:
-            check(*pending)
+        flush()
         bar.close()
         if _is_primary() and self.total_steps > start:
             rate = (self.total_steps - start) / max(time.time() - t0, 1e-9)
@@ -323,8 +332,8 @@ class Trainer:
             variables, meta, _ = restore_on_mesh(path, self.mesh, self.rules)
             checkpoints.require_kind(meta, path, "finetune", purpose="the evaluate stage")
             params, extra = step_builder.split_params(variables)
-            params = jax.device_put(params, self.state_shardings.params)
-            self._compile(None)
+            params = jax.device_put(params, self.param_shardings)
+            self._compile(None, train=False)
             evaluated, plot_inputs = self._evaluate_splits(params, extra, None)
         results: dict[str, Any] = {"stage": "evaluate", "checkpoint": path, "step": meta["step"], **evaluated}
         if _is_primary():

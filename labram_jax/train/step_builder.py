@@ -39,6 +39,13 @@ class StateSetup:
     schedule: Callable[[Any], Any]
 
 
+def variable_shardings(config: ml_collections.ConfigDict, stage: Stage, mesh: Any, rules: Any) -> tuple[Any, Any]:
+    """`(params, other collections)` shardings of the stage's model on `mesh`: all that evaluating a trained
+    model needs (no optimiser is built)."""
+    boxed = jax.eval_shape(stage.init_variables, jax.random.PRNGKey(config.seed))
+    return split_params(shd.shardings_of(boxed, mesh, rules))
+
+
 def build_state(
     config: ml_collections.ConfigDict, stage: Stage, mesh: Any, rules: Any, steps_per_epoch: int
 ) -> StateSetup:
@@ -89,12 +96,14 @@ def jit_train_step(
     )
 
 
-def jit_eval_step(stage: Stage, setup: StateSetup, mesh: Any, frozen: Any) -> Callable[..., Any]:
+def jit_eval_step(
+    stage: Stage, param_shardings: Any, extra_shardings: Any, mesh: Any, frozen: Any
+) -> Callable[..., Any]:
     """`eval(params, extra, batch, frozen) -> (per-example outputs, sums)`, jitted once."""
     frozen_sh = jax.tree.map(lambda x: x.sharding, frozen)
     batch_sh = shd.batch_sharding(mesh)
     return jax.jit(
         stage.eval_fn,
-        in_shardings=(setup.state_shardings.params, setup.state_shardings.extra, batch_sh, frozen_sh),
+        in_shardings=(param_shardings, extra_shardings, batch_sh, frozen_sh),
         out_shardings=(batch_sh, shd.replicated(mesh)),
     )

@@ -38,4 +38,5 @@ def test_cli_converts_and_writes_the_summary(tmp_path):
     assert report["counts"] == {"file_tensors": 223, "mapped": 223, "let_go": 0, "initialised": 0}
     assert report["source"]["wrapper"] == "model"
     meta = checkpoints.read_meta(out)
-    assert (meta["kind"], meta["num_outputs"], meta["config"]["model"]["size"]) == ("finetune", 6, "base")
+    spec = meta["model_spec"]
+    assert (meta["kind"], spec["num_outputs"], spec["transformer"]["size"]) == ("finetune", 6, "base")

@@ -119,7 +119,7 @@ def test_task_head_let_go_leaves_a_headless_finetune_checkpoint(tmp_path, base_s
     files.save_pth(base_sd, tmp_path / "tuev.pth")
     report = convert(tmp_path / "tuev.pth", tmp_path / "out", allow_unexpected=["head.*"])
     assert report["architecture"]["num_outputs"] == 0
-    assert checkpoints.read_meta(tmp_path / "out")["num_outputs"] == 0
+    assert checkpoints.read_meta(tmp_path / "out")["model_spec"]["num_outputs"] == 0
     assert [e["official"] for e in report["let_go"]] == ["head.weight", "head.bias"]
     headless = {k: v for k, v in base_sd.items() if not k.startswith("head.")}
     with pytest.raises(ConversionError, match=r"missing tensors .*head\.weight \(the task head"):

@@ -135,7 +135,7 @@ def test_finetune_custom_binary_loss_goes_down(events_data, tmp_path):
     test = results["test"]["eeg_labelled/mi:test"]
     assert {"balanced_accuracy", "roc_auc"} <= set(test)
     meta = checkpoints.read_meta(str(tmp_path))
-    assert meta["config"]["task"]["kind"] == "binary" and meta["num_outputs"] == 1
+    assert meta["task"]["kind"] == "binary" and meta["model_spec"]["num_outputs"] == 1
 
 
 def test_finetune_custom_regression_runs(regression_data, tmp_path):
@@ -221,7 +221,7 @@ def test_seeds_through_the_real_loop(events_data, tmp_path):
     result = run(config, str(tmp_path))
     for s in (3, 4):
         assert os.path.isfile(tmp_path / f"seed_{s}" / "results.json")
-        assert checkpoints.read_meta(str(tmp_path / f"seed_{s}"))["config"]["seed"] == s
+        assert checkpoints.read_meta(str(tmp_path / f"seed_{s}"))["seed"] == s
     per_seed = [
         json.loads((tmp_path / f"seed_{s}" / "results.json").read_text())["test"]["eeg_labelled/mi:test"]
         for s in (3, 4)

@@ -21,4 +21,4 @@ STAGES: dict[str, type[Stage]] = {
 def make_stage(config: ml_collections.ConfigDict) -> Stage:
     if config.stage not in STAGES:
         raise ConfigError(f"config.stage={config.stage!r} must be one of {', '.join(STAGES)}")
-    return STAGES[config.stage](config)
+    return STAGES[config.stage].from_config(config)

@@ -28,6 +28,11 @@ class Stage:
         self.config = config
         self.model = self.build_model()
 
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict) -> Stage:
+        """The stage with everything it needs that the config names (e.g. a frozen tokenizer's module)."""
+        return cls(config)
+
     # -- model -------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         raise NotImplementedError

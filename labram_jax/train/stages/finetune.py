@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from labram_jax import checkpoints, layout
+from labram_jax.checkpoints import restore_on_mesh, shape_mismatches
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
 from labram_jax.ops.losses import (
@@ -23,7 +24,6 @@ from labram_jax.train.evaluation import (
     monitor_mode,
     task_metrics,
 )
-from labram_jax.train.restore import restore_on_mesh, shape_mismatches
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 TASK_KINDS = ("binary", "multiclass", "regression")
@@ -93,7 +93,7 @@ class FinetuneStage(Stage):
         if problems:
             raise ConfigError(
                 f"the backbone in config.init_checkpoint={path!r} (model size "
-                f"{meta['config']['model']['size']!r}) does not fit config.model (size "
+                f"{meta['model_spec']['transformer']['size']!r}) does not fit config.model (size "
                 f"{self.config.model.size!r}): " + "; ".join(problems[:8])
             )
         # Only the backbone carries over (ref. §6.2); fc_norm and the head keep their fresh init.

@@ -12,14 +12,15 @@ import numpy as np
 import optax
 
 from labram_jax import checkpoints, layout
+from labram_jax.checkpoints import restore_on_mesh
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
+from labram_jax.models.vqnsp import VQNSP
 from labram_jax.ops import argext
 from labram_jax.ops.losses import majority_hits, mem_loss
 from labram_jax.ops.masking import random_masking, symmetric_complement
 from labram_jax.ops.quantize import code_counts
 from labram_jax.train.evaluation import codebook_stats
-from labram_jax.train.restore import restore_on_mesh
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 EVAL_MASK_SEED = 1234
@@ -27,36 +28,26 @@ EVAL_MASK_SEED = 1234
 
 
 class PretrainStage(Stage):
+    """Masked EEG modeling against the codes of `tokenizer`, a frozen VQ-NSP module whose variables the
+    loop passes to every step as `frozen` (`load_frozen`). `from_config` builds it from the checkpoint
+    `config.tokenizer.checkpoint` names."""
+
     kind = "pretrain"
+
+    def __init__(self, config, tokenizer: VQNSP):
+        super().__init__(config)
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def from_config(cls, config) -> PretrainStage:
+        where = tokenizer_checkpoint(config)
+        return cls(config, checkpoints.build_model(where.meta))
 
     def build_model(self):
         return factory.pretrain_model(self.config)
 
-    def check_ready(self) -> None:
-        path = self.config.tokenizer.get("checkpoint", "")
-        how = (
-            "train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "
-            "convert the official vqnsp.pth with `python -m labram_jax.convert`) and pass "
-            "--config.tokenizer.checkpoint=DIR"
-        )
-        if not path:
-            raise ConfigError(
-                f"config.tokenizer.checkpoint is empty: pre-training predicts the codes of a trained tokenizer; {how}"
-            )
-        if not os.path.exists(os.path.expanduser(path)):
-            raise ConfigError(f"config.tokenizer.checkpoint={path!r} does not exist; {how}")
-        meta = checkpoints.read_meta(path)
-        checkpoints.require_kind(meta, path, "tokenizer", purpose="config.tokenizer.checkpoint")
-        codes = meta["config"]["tokenizer"]["num_codes"]
-        if codes != self.config.tokenizer.num_codes:
-            raise ConfigError(
-                f"config.tokenizer.num_codes={self.config.tokenizer.num_codes} but the tokenizer at "
-                f"{path} has {codes} codes; set --config.tokenizer.num_codes={codes}"
-            )
-
     def load_frozen(self, mesh, rules) -> Any:
-        variables, _, module = restore_on_mesh(self.config.tokenizer.checkpoint, mesh, rules)
-        self.tokenizer = module
+        variables, _, _ = restore_on_mesh(self.config.tokenizer.checkpoint, mesh, rules)
         return variables
 
     def _targets(self, frozen, inputs) -> jax.Array:
@@ -120,3 +111,28 @@ class PretrainStage(Stage):
 
     def monitor(self):
         return ("loss", "min")
+
+
+def tokenizer_checkpoint(config) -> checkpoints.Located:
+    """The tokenizer checkpoint pre-training needs, checked before anything compiles."""
+    path = config.tokenizer.get("checkpoint", "")
+    how = (
+        "train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "
+        "convert the official vqnsp.pth with `python -m labram_jax.convert`) and pass "
+        "--config.tokenizer.checkpoint=DIR"
+    )
+    if not path:
+        raise ConfigError(
+            f"config.tokenizer.checkpoint is empty: pre-training predicts the codes of a trained tokenizer; {how}"
+        )
+    if not os.path.exists(os.path.expanduser(path)):
+        raise ConfigError(f"config.tokenizer.checkpoint={path!r} does not exist; {how}")
+    where = checkpoints.locate(path)
+    checkpoints.require_kind(where.meta, path, "tokenizer", purpose="config.tokenizer.checkpoint")
+    codes = where.meta["model_spec"]["tokenizer"]["num_codes"]
+    if codes != config.tokenizer.num_codes:
+        raise ConfigError(
+            f"config.tokenizer.num_codes={config.tokenizer.num_codes} but the tokenizer at "
+            f"{path} has {codes} codes; set --config.tokenizer.num_codes={codes}"
+        )
+    return where

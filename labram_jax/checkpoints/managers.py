@@ -1,6 +1,6 @@
 """Orbax managers of a stage's workdir: the latest checkpoints (resume) and the best ones (selection).
 
-Layout and items are defined in `labram_jax.checkpoints`. `checkpoints/` keeps the last
+Layout and items are defined in `labram_jax.checkpoints.layout`. `checkpoints/` keeps the last
 `config.checkpoint.keep` steps with everything a resume needs (model, optimiser, step, rng, data iterator);
 `best/` keeps the `config.checkpoint.keep_best` best steps by the monitored validation metric (model and
 meta only). Saves are asynchronous; Orbax writes each step to a temporary directory and renames it when
@@ -17,7 +17,7 @@ import grain
 import ml_collections
 import orbax.checkpoint as ocp
 
-from labram_jax import checkpoints
+from labram_jax.checkpoints import layout
 from labram_jax.train.state import TrainState
 
 
@@ -34,7 +34,7 @@ class RunCheckpoints:
         ck = config.checkpoint
         self.monitor = monitor
         self.latest = ocp.CheckpointManager(
-            os.path.join(workdir, checkpoints.LATEST_DIR),
+            os.path.join(workdir, layout.LATEST_DIR),
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=ck.keep, create=True, enable_async_checkpointing=ck.async_save
             ),
@@ -43,7 +43,7 @@ class RunCheckpoints:
         if monitor is not None and ck.keep_best > 0:
             name, mode = monitor
             self.best = ocp.CheckpointManager(
-                os.path.join(workdir, checkpoints.BEST_DIR),
+                os.path.join(workdir, layout.BEST_DIR),
                 options=ocp.CheckpointManagerOptions(
                     max_to_keep=ck.keep_best,
                     create=True,
@@ -61,10 +61,10 @@ class RunCheckpoints:
             step,
             args=ocp.args.Composite(
                 **{
-                    checkpoints.MODEL: ocp.args.StandardSave(_model_item(state)),
-                    checkpoints.TRAIN: ocp.args.StandardSave(_train_item(state)),
-                    checkpoints.DATA: grain.checkpoint.CheckpointSave(data_iterator),
-                    checkpoints.META: ocp.args.JsonSave(meta),
+                    layout.MODEL: ocp.args.StandardSave(_model_item(state)),
+                    layout.TRAIN: ocp.args.StandardSave(_train_item(state)),
+                    layout.DATA: grain.checkpoint.CheckpointSave(data_iterator),
+                    layout.META: ocp.args.JsonSave(meta),
                 }
             ),
             force=True,
@@ -78,8 +78,8 @@ class RunCheckpoints:
             step,
             args=ocp.args.Composite(
                 **{
-                    checkpoints.MODEL: ocp.args.StandardSave(_model_item(state)),
-                    checkpoints.META: ocp.args.JsonSave(meta),
+                    layout.MODEL: ocp.args.StandardSave(_model_item(state)),
+                    layout.META: ocp.args.JsonSave(meta),
                 }
             ),
             metrics={self.monitor[0]: value},
@@ -94,13 +94,13 @@ class RunCheckpoints:
             step,
             args=ocp.args.Composite(
                 **{
-                    checkpoints.MODEL: ocp.args.StandardRestore(_model_item(abstract)),
-                    checkpoints.TRAIN: ocp.args.StandardRestore(_train_item(abstract)),
-                    checkpoints.DATA: grain.checkpoint.CheckpointRestore(data_iterator),
+                    layout.MODEL: ocp.args.StandardRestore(_model_item(abstract)),
+                    layout.TRAIN: ocp.args.StandardRestore(_train_item(abstract)),
+                    layout.DATA: grain.checkpoint.CheckpointRestore(data_iterator),
                 }
             ),
         )
-        model, train = restored[checkpoints.MODEL], restored[checkpoints.TRAIN]
+        model, train = restored[layout.MODEL], restored[layout.TRAIN]
         extra = {k: v for k, v in model.items() if k != "params"}
         return TrainState(
             step=train["step"], params=model["params"], opt_state=train["opt_state"], extra=extra, rng=train["rng"]
@@ -115,9 +115,9 @@ class RunCheckpoints:
         if step is None:
             return None
         restored = self.best.restore(
-            step, args=ocp.args.Composite(**{checkpoints.MODEL: ocp.args.StandardRestore(_model_item(abstract))})
+            step, args=ocp.args.Composite(**{layout.MODEL: ocp.args.StandardRestore(_model_item(abstract))})
         )
-        return step, restored[checkpoints.MODEL]
+        return step, restored[layout.MODEL]
 
     def wait(self) -> None:
         self.latest.wait_until_finished()
