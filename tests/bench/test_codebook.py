@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from bench import codebook
+
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = [

@@ -18,6 +18,8 @@ import pytest
 from bench import all as bench_all
 from bench import common
 
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HAVE_BRAINDECODE = common.have("braindecode")
 

@@ -16,6 +16,8 @@ from labram_jax.train.metric_writers import read_metrics
 from tests.train.run_tiny import quantizer_state
 from tests.train.tiny_configs import tiny_config
 
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -23,6 +23,8 @@ from labram_jax.train.metric_writers import read_metrics
 from tests.train.tiny_configs import TINY_BACKBONE
 from tfds_builders.eeg_labelled import EegLabelled, labelled_config
 
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
+
 SFREQ = 250.0
 CHANNELS = ["Fp1", "Fp2", "C3", "C4", "O1", "O2"]
 

@@ -11,6 +11,8 @@ import pytest
 from labram_jax.train import multistage
 from tests.train.tiny_configs import tiny_config
 
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
+
 
 def _pipeline_config(data_dir: str, seeds: str = "") -> ml_collections.ConfigDict:
     stages = {name: tiny_config(name, data_dir, steps=4) for name in ("tokenizer", "pretrain", "finetune_tuab")}

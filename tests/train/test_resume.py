@@ -9,10 +9,13 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from labram_jax.train.loop import run
 from labram_jax.train.metric_writers import read_metrics
 from tests.train.tiny_configs import tiny_config
+
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

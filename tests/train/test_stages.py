@@ -17,6 +17,8 @@ from labram_jax.train.loop import Trainer, run
 from labram_jax.train.metric_writers import read_metrics
 from tests.train.tiny_configs import tiny_config
 
+pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not slow"` skips them
+
 
 def train_losses(workdir: str) -> list[float]:
     return [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
