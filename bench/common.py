@@ -350,23 +350,29 @@ def bench_config(
 ) -> Any:
     """The project's config of `name` (`configs/finetune_tuab.py` recipe or `configs/base.py`-style
     pre-training) with the benchmark's batch and input shape; `smoke` shrinks the models."""
-    from labram_jax import config_defaults
+    from configs import base, finetune_tuab
 
     stage, size = parse_name(name)
-    config = (
-        config_defaults.finetune_tuab_config(size) if stage == "finetune" else config_defaults.pretrain_config(size)
-    )
+    config = finetune_tuab.get_config(size) if stage == "finetune" else base.get_config(size)
     config.optim.batch_size = batch
     config.data.max_channels = channels
     config.data.max_patches = seconds
     config.model.dtype = dtype
-    if stage == "pretrain":
-        config.tokenizer.dtype = dtype
     if smoke:
         config.model.update(SMOKE_BACKBONE)
-        if stage == "pretrain":
-            config.tokenizer.update(SMOKE_TOKENIZER)
     return config
+
+
+def stand_in_tokenizer(config: Any) -> Any:
+    """The tokenizer a pre-training benchmark uses in place of a checkpoint: the official VQ-NSP in the
+    model's dtype, or the smoke tokenizer when the backbone is shrunk (`--smoke`)."""
+    from labram_jax import config_defaults
+
+    tokenizer = config_defaults.tokenizer_model_config()
+    tokenizer.dtype = config.model.dtype
+    if config.model.depth:  # only smoke runs shrink the backbone
+        tokenizer.update(SMOKE_TOKENIZER)
+    return tokenizer
 
 
 def channel_ids_for(channels: int) -> Any:
@@ -416,6 +422,7 @@ class StepBench:
 
     def __init__(self, config: Any, steps_per_epoch: int = 1000, seed: int = 0):
         import jax
+        import ml_collections
 
         from labram_jax.models import factory
         from labram_jax.train import sharding as shd
@@ -426,7 +433,8 @@ class StepBench:
         self.config = config
         if config.stage == "pretrain":
             # A random tokenizer of the configured size stands in for the checkpoint a run would load.
-            self.stage = stage = PretrainStage(config, factory.tokenizer_model(config))
+            tokenizer = factory.tokenizer_model(ml_collections.ConfigDict({"tokenizer": stand_in_tokenizer(config)}))
+            self.stage = stage = PretrainStage(config, tokenizer)
         else:
             self.stage = stage = make_stage(config)
         self.mesh = shd.make_mesh(config.mesh)

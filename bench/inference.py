@@ -34,10 +34,11 @@ def write_checkpoint(directory: str, size: str, channels: int, window: int, smok
     import flax.linen as nn
     import jax
 
-    from labram_jax import checkpoints, config_defaults
+    from configs import finetune_tuab
+    from labram_jax import checkpoints
     from labram_jax.models import factory
 
-    config = config_defaults.finetune_tuab_config(size)
+    config = finetune_tuab.get_config(size)
     config.model.dtype = dtype
     if smoke:
         config.model.update(common.SMOKE_BACKBONE)

@@ -59,9 +59,9 @@ def ensure_dataset(data_dir: str | None, smoke: bool) -> tuple[str, str, str | N
 
 
 def loader_config(data_dir: str, name: str, batch: int, workers: int):
-    from labram_jax import config_defaults
+    from configs import finetune_tuab
 
-    config = config_defaults.finetune_tuab_config("base")
+    config = finetune_tuab.get_config("base")
     config.data.data_dir = data_dir
     config.data.train = f"{name}:train"
     config.data.num_workers = workers

@@ -305,13 +305,13 @@ def torch_step(name: str, shape: dict, *, smoke: bool, amp: str):
 
 def param_counts(smoke: bool) -> dict:
     """braindecode Labram (6 outputs, 16-s temporal table) vs ours vs the official Base classifier."""
-    from labram_jax import config_defaults
+    from configs import finetune_tuab
     from labram_jax.models import factory, official_names
 
     channels = 23
     model, _ = build_labram(SMOKE_SIZE if smoke else TORCH_SIZES["base"], channels=channels, seconds=16, n_outputs=6)
     bd = sum(p.numel() for p in model.parameters())
-    config = config_defaults.finetune_tuab_config("base")
+    config = finetune_tuab.get_config("base")
     if smoke:
         config.model.update(common.SMOKE_BACKBONE)
     ours = factory.param_count(factory.abstract_variables(factory.classifier_model(config, 6)))

@@ -44,8 +44,8 @@ def analytic_flops(config) -> float:
     student = encoder(spec.width, spec.depth, spec.mlp_dim, n + 1)
     if config.stage == "finetune":
         return 3.0 * b * student
-    vocab = config.tokenizer.num_codes
-    tok = config.tokenizer
+    tok = common.stand_in_tokenizer(config)
+    vocab = tok.num_codes
     tokenizer = encoder(tok.width, tok.encoder_depth, 4 * tok.width, n + 1) + 2 * n * tok.code_dim * vocab
     # Two student passes (masked, symmetric) + the vocabulary head on every token, trained; the tokenizer
     # forward only.

@@ -4,8 +4,8 @@
     python -m labram_jax.config_fields --out docs/configuration.md
     python -m labram_jax.config_fields --check docs/configuration.md   # exit 1 when the page is stale
 
-`FIELDS` maps the dotted path of every field of every default config (`labram_jax.config_defaults`: the
-tokenizer, pre-training, fine-tuning and pipeline factories) to its description. `render()` walks those
+`FIELDS` maps the dotted path of every field of every stage's default config (the files of `configs/`:
+the tokenizer, pre-training, fine-tuning and pipeline recipes) to its description. `render()` walks those
 configs and writes, per section, a table of field, type, default (per stage where the stages differ) and
 description, then the fields each config-file variant changes. A field in a default config without a
 description, or a description of a field no default config has, is an `UndocumentedFieldError`: a new field
@@ -15,13 +15,12 @@ cannot go undocumented and a removed one cannot linger in the reference.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import ml_collections
-
-from labram_jax import config_defaults as cd
 
 
 class UndocumentedFieldError(ValueError):
@@ -33,10 +32,10 @@ SECTIONS: dict[str, str] = {
     "stages whose configs have them.",
     "model": "The neural Transformer of pre-training and fine-tuning (LaBraM-Base, -Large, -Huge). Tokenizer "
     "configs have none.",
-    "tokenizer": "VQ-NSP. In `tokenizer` configs, the model that trains; in `pretrain` configs, the frozen tokenizer "
-    "whose codes are the prediction targets. Pre-training rebuilds that tokenizer from its checkpoint's own "
-    "config, so there only `checkpoint` and `num_codes` (checked against the checkpoint) matter during "
-    "training; the other fields size the tokenizer that `--dry_run` counts. `continuous_steps`, "
+    "tokenizer": "VQ-NSP. In `tokenizer` configs, the architecture that trains (defaults: the official tokenizer, "
+    "`labram_jax/config_defaults.py`); in `pretrain` configs only `checkpoint`, the frozen tokenizer whose codes "
+    "are the targets: its architecture and the vocabulary of the prediction head come from that checkpoint, "
+    "and any other field there is an error. `continuous_steps`, "
     "`restart_threshold` / `restart_decay` and `entropy_weight` / `entropy_temperature` are our codebook-"
     "collapse remedies (0 = off, the reference quantiser; see [Codebook health](codebook.md)).",
     "optim": "AdamW with the reference's per-step schedule (`utils.cosine_scheduler`): a linear warm-up from 0, "
@@ -110,8 +109,8 @@ FIELDS: dict[str, str] = {
     "tokenizer.num_heads": "Attention heads of the encoder and decoder blocks.",
     "tokenizer.encoder_depth": "Transformer blocks of the encoder (12 in the official tokenizer).",
     "tokenizer.decoder_depth": "Transformer blocks of the decoder (3 in the official tokenizer).",
-    "tokenizer.num_codes": "Codebook size, and the vocabulary of pre-training's prediction head; in a `pretrain` "
-    "config it must equal the tokenizer checkpoint's.",
+    "tokenizer.num_codes": "Codebook size (pre-training's prediction head gets the same vocabulary from the "
+    "tokenizer checkpoint).",
     "tokenizer.code_dim": "Dimension of the code vectors.",
     "tokenizer.ema_decay": "Decay of the codebook's exponential-moving-average update.",
     "tokenizer.beta": "Weight of the commitment loss.",
@@ -135,8 +134,8 @@ FIELDS: dict[str, str] = {
     "Fourier targets always run in float32.",
     "tokenizer.remat": "Rematerialise each tokenizer block in the backward pass.",
     "tokenizer.checkpoint": "Pre-training: the trained tokenizer (a `tokenizer` workdir, or the official "
-    "`vqnsp.pth` converted with `python -m labram_jax.convert`) whose codes are the targets; required. "
-    "Unused by the `tokenizer` stage.",
+    "`vqnsp.pth` converted with `python -m labram_jax.convert`) whose codes are the targets; required to "
+    "train, optional for `--dry_run` (which then sizes the official tokenizer).",
     # -- optim ----------------------------------------------------------------------------------------------
     "optim.batch_size": "Global batch over all processes and devices; it must divide by `grad_accum_steps`, by "
     "the number of processes and by the data-parallel shards (`mesh.data` x `mesh.fsdp`). An epoch is "
@@ -225,40 +224,45 @@ NOT_IN_DEFAULTS: dict[str, str] = {
 }
 """Fields the code reads (with a fallback) that no default config sets."""
 
-STAGES: tuple[tuple[str, str, Callable[[], ml_collections.ConfigDict]], ...] = (
-    ("tokenizer", "configs/tokenizer.py", cd.tokenizer_config),
-    ("pretrain", "configs/base.py", cd.pretrain_config),
-    ("finetune_tuab", "configs/finetune_tuab.py", cd.finetune_tuab_config),
-    ("finetune_tuev", "configs/finetune_tuev.py", cd.finetune_tuev_config),
-    ("finetune_custom", "configs/finetune_custom.py", cd.finetune_custom_config),
-    ("pipeline", "configs/demo.py", cd.demo_pipeline_config),
-)
-"""The default config of every stage: (name in the tables, the config file that selects it, factory)."""
 
-VARIANTS: tuple[tuple[str, str, Callable[[], ml_collections.ConfigDict]], ...] = (
-    ("configs/large.py", "pretrain", lambda: cd.pretrain_config("large")),
-    ("configs/huge.py", "pretrain", lambda: cd.pretrain_config("huge")),
-    ("configs/tokenizer.py:reference", "tokenizer", lambda: cd.tokenizer_config("reference")),
-    ("configs/finetune_tuab.py:large", "finetune_tuab", lambda: cd.finetune_tuab_config("large")),
-    ("configs/finetune_tuab.py:huge", "finetune_tuab", lambda: cd.finetune_tuab_config("huge")),
-    ("configs/finetune_tuev.py:large", "finetune_tuev", lambda: cd.finetune_tuev_config("large")),
-    ("configs/finetune_tuev.py:huge", "finetune_tuev", lambda: cd.finetune_tuev_config("huge")),
-    (
-        "configs/finetune_custom.py:base,linear_probe",
-        "finetune_custom",
-        lambda: cd.finetune_custom_config("base", "linear_probe"),
-    ),
-    ("configs/finetune_custom.py:base,last2", "finetune_custom", lambda: cd.finetune_custom_config("base", "last2")),
-    ("configs/finetune_custom.py:large", "finetune_custom", lambda: cd.finetune_custom_config("large")),
-    ("configs/finetune_custom.py:huge", "finetune_custom", lambda: cd.finetune_custom_config("huge")),
-    ("configs/demo_tokenizer.py", "tokenizer", lambda: cd.demo_config("tokenizer")),
-    ("configs/demo_tokenizer.py:reference", "tokenizer", lambda: cd.demo_config("tokenizer", "reference")),
-    ("configs/demo_pretrain.py", "pretrain", lambda: cd.demo_config("pretrain")),
-    ("configs/demo_finetune_tuab.py", "finetune_tuab", lambda: cd.demo_config("finetune_tuab")),
-    ("configs/demo_finetune_tuev.py", "finetune_tuev", lambda: cd.demo_config("finetune_tuev")),
+def load_config(name: str) -> ml_collections.ConfigDict:
+    """`configs/<file>.py[:argument]` -> its `get_config(argument)` (run from the repository root)."""
+    path, _, argument = name.partition(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return module.get_config(argument) if argument else module.get_config()
+
+
+STAGES: tuple[tuple[str, str], ...] = (
+    ("tokenizer", "configs/tokenizer.py"),
+    ("pretrain", "configs/base.py"),
+    ("finetune_tuab", "configs/finetune_tuab.py"),
+    ("finetune_tuev", "configs/finetune_tuev.py"),
+    ("finetune_custom", "configs/finetune_custom.py"),
+    ("pipeline", "configs/demo.py"),
 )
-"""Config-file variants: (file[:argument], the stage default it changes, factory). The demo's stage configs
-are also the pipeline's `stages.<name>`."""
+"""The default config of every stage: (name in the tables, the config file that builds it)."""
+
+VARIANTS: tuple[tuple[str, str], ...] = (
+    ("configs/large.py", "pretrain"),
+    ("configs/huge.py", "pretrain"),
+    ("configs/tokenizer.py:reference", "tokenizer"),
+    ("configs/finetune_tuab.py:large", "finetune_tuab"),
+    ("configs/finetune_tuab.py:huge", "finetune_tuab"),
+    ("configs/finetune_tuev.py:large", "finetune_tuev"),
+    ("configs/finetune_tuev.py:huge", "finetune_tuev"),
+    ("configs/finetune_custom.py:base,linear_probe", "finetune_custom"),
+    ("configs/finetune_custom.py:base,last2", "finetune_custom"),
+    ("configs/finetune_custom.py:large", "finetune_custom"),
+    ("configs/finetune_custom.py:huge", "finetune_custom"),
+    ("configs/demo_tokenizer.py", "tokenizer"),
+    ("configs/demo_tokenizer.py:reference", "tokenizer"),
+    ("configs/demo_pretrain.py", "pretrain"),
+    ("configs/demo_finetune_tuab.py", "finetune_tuab"),
+    ("configs/demo_finetune_tuev.py", "finetune_tuev"),
+)
+"""Config-file variants: (file[:argument], the stage default it changes). The demo's stage configs are also
+the pipeline's `stages.<name>`."""
+
 
 NOT_WALKED = ("stages",)
 """Top-level fields holding whole stage configs: documented as one field, their contents as variants."""
@@ -281,8 +285,8 @@ def section_of(path: str) -> str:
 def stage_defaults() -> dict[str, dict[str, Any]]:
     """`{path: {stage: default}}` over every stage's default config, paths in first-seen order."""
     fields: dict[str, dict[str, Any]] = {}
-    for stage, _, factory in STAGES:
-        for path, value in walk(factory()):
+    for stage, path_arg in STAGES:
+        for path, value in walk(load_config(path_arg)):
             fields.setdefault(path, {})[stage] = value
     return fields
 
@@ -370,11 +374,11 @@ def _section_title(section: str) -> str:
 
 
 def _variant_rows() -> list[str]:
-    defaults = {stage: dict(walk(factory())) for stage, _, factory in STAGES}
+    defaults = {stage: dict(walk(load_config(path))) for stage, path in STAGES}
     rows = ["| config | changes from | fields that differ |", "|---|---|---|"]
-    for label, stage, factory in VARIANTS:
+    for label, stage in VARIANTS:
         base = defaults[stage]
-        variant = dict(walk(factory()))
+        variant = dict(walk(load_config(label)))
         unknown = sorted(set(variant) - set(base))
         if unknown:
             raise UndocumentedFieldError(f"{label} has fields {stage} has not: {', '.join(unknown)}")
@@ -387,15 +391,15 @@ def render() -> str:
     """The markdown of `docs/configuration.md`."""
     fields = stage_defaults()
     check_documented(fields)
-    all_stages = [stage for stage, _, _ in STAGES]
+    all_stages = [stage for stage, _ in STAGES]
     rank = {path: i for i, path in enumerate(FIELDS)}
     lines = [
         "<!-- Generated by `python -m labram_jax.config_fields --out docs/configuration.md` from "
-        "labram_jax/config_fields.py and labram_jax/config_defaults.py: edit those, not this page. -->",
+        "labram_jax/config_fields.py and the files of configs/: edit those, not this page. -->",
         "",
         "# Configuration reference",
         "",
-        "Every field of every stage's default config, generated from `labram_jax/config_defaults.py` (the "
+        "Every field of every stage's default config, generated from the recipes in `configs/` (the "
         "defaults) and `labram_jax/config_fields.py` (the descriptions). Override any field on the command "
         "line with `--config.<section>.<field>=value`; a field the config does not have stops the command "
         "with one line naming it (see [Training](training.md#configs)).",
@@ -405,7 +409,7 @@ def render() -> str:
         "| stage | config file |",
         "|---|---|",
     ]
-    lines += [f"| {stage} | `{path}` |" for stage, path, _ in STAGES]
+    lines += [f"| {stage} | `{path}` |" for stage, path in STAGES]
     lines += [
         "",
         "A **default** cell shows one value when every stage that has the field agrees (with the stages in "

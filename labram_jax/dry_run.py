@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import ml_collections
 
-from labram_jax import config_defaults
+from labram_jax import checkpoints, config_defaults
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
 from labram_jax.models.official_names import OFFICIAL_PARAM_COUNTS
+from labram_jax.models.vqnsp import VQNSP
 from labram_jax.train import task_from_data
 
 FINETUNE_SUMMARY_CLASSES = 6
@@ -15,24 +18,39 @@ FINETUNE_SUMMARY_CLASSES = 6
 official parameter count of the fine-tuning models)."""
 
 
-def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, object]]:
-    """(description, official model name or None, module) of every model the config's stage uses."""
+def pretrain_tokenizer(config: ml_collections.ConfigDict, tokenizer: ml_collections.ConfigDict | None = None):
+    """`(module, where its architecture comes from)` of the frozen tokenizer of a pre-training config: its
+    checkpoint when `config.tokenizer.checkpoint` exists, else `tokenizer` (the architecture a pipeline's
+    tokenizer stage trains), else the official VQ-NSP."""
+    path = config.tokenizer.checkpoint
+    if path and os.path.exists(os.path.expanduser(path)):
+        return checkpoints.build_model(checkpoints.read_meta(path)), f"checkpoint {path}"
+    if tokenizer is not None:
+        return factory.tokenizer_model(
+            ml_collections.ConfigDict({"tokenizer": tokenizer})
+        ), "the pipeline's tokenizer stage"
+    default = ml_collections.ConfigDict({"tokenizer": config_defaults.tokenizer_model_config()})
+    return factory.tokenizer_model(default), "the official VQ-NSP; --config.tokenizer.checkpoint=DIR sizes yours"
+
+
+def models_of(
+    config: ml_collections.ConfigDict, tokenizer: ml_collections.ConfigDict | None = None
+) -> list[tuple[str, str | None, object]]:
+    """(description, official model name or None, module) of every model the config's stage uses;
+    `tokenizer`: the architecture of the tokenizer a pre-training stage will get (pipelines)."""
     stage = config.stage
     if stage == "tokenizer":
         return [("VQ-NSP tokenizer", "vqnsp_encoder_base_decoder_3x200x12", factory.tokenizer_model(config))]
     size = config.model.size
     if stage == "pretrain":
+        frozen, _ = pretrain_tokenizer(config, tokenizer)
         return [
             (
                 "masked EEG model (student + lm_head)",
                 f"labram_{size}_patch200_1600_8k_vocab",
-                factory.pretrain_model(config),
+                factory.pretrain_model(config, frozen.quantizer_spec.num_codes),
             ),
-            (
-                "VQ-NSP tokenizer (frozen targets)",
-                "vqnsp_encoder_base_decoder_3x200x12",
-                factory.tokenizer_model(config),
-            ),
+            ("VQ-NSP tokenizer (frozen targets)", "vqnsp_encoder_base_decoder_3x200x12", frozen),
             (
                 f"fine-tuning model, {FINETUNE_SUMMARY_CLASSES}-class head",
                 f"labram_{size}_patch200_200",
@@ -57,29 +75,44 @@ def models_of(config: ml_collections.ConfigDict) -> list[tuple[str, str | None, 
     raise ValueError(f"config field stage={stage!r} is not one of tokenizer | pretrain | finetune | evaluate")
 
 
-def _resized(config: ml_collections.ConfigDict) -> bool:
+TOKENIZER_SHAPE = ("width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim")
+
+
+def _tokenizer_shape(tokenizer: VQNSP) -> tuple[int, ...]:
+    e, d, q = tokenizer.encoder_spec, tokenizer.decoder_spec, tokenizer.quantizer_spec
+    return (e.width, e.num_heads, e.depth, d.depth, q.num_codes, q.code_dim)
+
+
+def _resized(config: ml_collections.ConfigDict, models: list[tuple[str, str | None, object]]) -> bool:
     """True when the config shrinks or grows a model away from the official shapes (demos, tests)."""
-    model = config.get("model", {})
-    tok = config.get("tokenizer", {})
-    defaults = config_defaults.tokenizer_model_config()
-    changed_tok = any(
-        tok.get(k, defaults[k]) != defaults[k]
-        for k in ("width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim")
-    )
-    return any(model.get(k, 0) for k in ("width", "depth", "num_heads")) or changed_tok
+    official = config_defaults.tokenizer_model_config()
+    tokenizers = [m for _, _, m in models if isinstance(m, VQNSP)]
+    changed_tok = any(_tokenizer_shape(t) != tuple(official[k] for k in TOKENIZER_SHAPE) for t in tokenizers)
+    return ("model" in config and any(config.model[k] for k in ("width", "depth", "num_heads"))) or changed_tok
 
 
-def summarize(config: ml_collections.ConfigDict) -> str:
-    """The dry-run report: one line per model with its parameter count in digits."""
+def summarize(config: ml_collections.ConfigDict, tokenizer: ml_collections.ConfigDict | None = None) -> str:
+    """The dry-run report: one line per model with its parameter count in digits. In a pipeline, a
+    pre-training stage is sized with the tokenizer its tokenizer stage trains."""
     if config.stage == "pipeline":
-        return "\n".join(f"[{name}] " + summarize(config.stages[name]) for name in config.order)
+        lines, trained = [], None
+        for name in config.order:
+            stage = config.stages[name]
+            lines.append(f"[{name}] " + summarize(stage, trained))
+            if stage.stage == "tokenizer":
+                trained = stage.tokenizer
+        return "\n".join(lines)
     lines = [f"stage: {config.stage}" + (f", model size: {config.model.size}" if "model" in config else "")]
-    for description, official, model in models_of(config):
+    models = models_of(config, tokenizer)
+    resized = _resized(config, models)
+    for description, official, model in models:
         count = factory.param_count(factory.abstract_variables(model))
         line = f"  {description:<44} {count:>14,} parameters"
-        if official is not None and not _resized(config):
+        if official is not None and not resized:
             expected = OFFICIAL_PARAM_COUNTS[official]
             verdict = "matches" if count == expected else f"DIFFERS from {expected:,} of"
             line += f"  ({verdict} official {official})"
         lines.append(line)
+    if config.stage == "pretrain":
+        lines.append(f"  (the tokenizer's architecture: {pretrain_tokenizer(config, tokenizer)[1]})")
     return "\n".join(lines)

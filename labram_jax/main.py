@@ -115,7 +115,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
             hint += f" The config has it as {' and '.join(elsewhere)}."
         print(
             f"error: {flag}: the config has no field {key!r} there.{hint} The fields are those of the config "
-            "file and labram_jax/config_defaults.py.",
+            "file (every field: docs/configuration.md).",
             file=sys.stderr,
         )
         sys.exit(2)

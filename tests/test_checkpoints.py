@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import labram_jax
+from configs import base, finetune_tuab, tokenizer
 from labram_jax import checkpoints, config_defaults
 from labram_jax.checkpoints import model_spec
 from labram_jax.models import factory
@@ -19,13 +20,13 @@ NAMES = ["FP1", "FP2", "C3"]
 
 
 def _small_finetune() -> ml_collections.ConfigDict:
-    config = config_defaults.finetune_tuab_config()
+    config = finetune_tuab.get_config()
     config.model.update(width=100, depth=1, num_heads=4, max_patches=4)
     return config
 
 
 def _small_tokenizer() -> ml_collections.ConfigDict:
-    config = config_defaults.tokenizer_config("reference")
+    config = tokenizer.get_config("reference")
     config.tokenizer.update(
         width=100, num_heads=4, encoder_depth=1, decoder_depth=1, num_codes=16, code_dim=8, max_patches=4
     )
@@ -101,7 +102,8 @@ def test_first_format_tokenizer_without_remedy_fields_is_the_reference_quantiser
 
 
 def test_first_format_pretrain_meta_upgrades_to_its_vocabulary():
-    config = config_defaults.pretrain_config("base")
+    config = base.get_config("base")  # a first-format pre-training config held the tokenizer's architecture
+    config.tokenizer = config_defaults.tokenizer_model_config()
     config.tokenizer.num_codes = 512
     meta = checkpoints.upgrade_meta(_first_format_meta("pretrain", config, 1))
     assert meta["model_spec"]["vocab_size"] == 512 and "config" not in meta

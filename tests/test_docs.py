@@ -138,7 +138,9 @@ def config_paths(config: ml_collections.ConfigDict, prefix: str = "") -> set[str
 def default_paths() -> frozenset[str]:
     from labram_jax import config_fields
 
-    return frozenset(itertools.chain.from_iterable(config_paths(f()) for _, _, f in config_fields.STAGES))
+    return frozenset(
+        itertools.chain.from_iterable(config_paths(config_fields.load_config(p)) for _, p in config_fields.STAGES)
+    )
 
 
 def _expand(path: str) -> list[str]:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import labram_jax
-from labram_jax import checkpoints, config_defaults, embed
+from configs import demo
+from labram_jax import checkpoints, embed
 from labram_jax.data.preprocess import PreprocessConfig
 from labram_jax.data.recording import FileTask, process_file
 from labram_jax.models import factory
@@ -35,10 +36,10 @@ def _write_edf(path, names, seconds=SECONDS, seed=0):
 
 def _checkpoint(directory, kind, num_outputs=0):
     """A tiny checkpoint of our own kind, written as training writes it (random weights)."""
-    config = config_defaults.demo_config({"finetune": "finetune_tuab"}.get(kind, kind))
+    config = demo.STAGES[{"finetune": "finetune_tuab"}.get(kind, kind)]()
     if "model" in config:
         config.model.update({"width": 100, "depth": 1, "num_heads": 4, "max_patches": WINDOW})
-    if "tokenizer" in config:
+    if kind == "tokenizer":
         config.tokenizer.update(
             {
                 "width": 100,
@@ -50,7 +51,7 @@ def _checkpoint(directory, kind, num_outputs=0):
                 "max_patches": WINDOW,
             }
         )
-    extra = {"num_outputs": num_outputs} if kind == "finetune" else {}
+    extra = {"num_outputs": num_outputs} if kind == "finetune" else {"vocab_size": 16} if kind == "pretrain" else {}
     meta = checkpoints.make_meta(kind, config, step=7, **extra)
     module = checkpoints.build_model(meta)
     variables = factory.init_fn(module, factory.example_batch())(jax.random.PRNGKey(1))

@@ -63,9 +63,13 @@ def _tokenizer(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def spec_from_config(
-    kind: str, config: ml_collections.ConfigDict | Mapping[str, Any], num_outputs: int | None = None
+    kind: str,
+    config: ml_collections.ConfigDict | Mapping[str, Any],
+    num_outputs: int | None = None,
+    vocab_size: int | None = None,
 ) -> dict[str, Any]:
-    """The model spec of a `kind` model built from a (training or conversion) config."""
+    """The model spec of a `kind` model built from a (training or conversion) config; a pre-training model's
+    `vocab_size` is its tokenizer's codebook (first-format configs held it as `tokenizer.num_codes`)."""
     if kind not in KINDS:
         raise ValueError(f"checkpoint kind {kind!r} is not one of {KINDS}")
     cfg = config.to_dict() if isinstance(config, ml_collections.ConfigDict) else dict(config)
@@ -75,7 +79,11 @@ def spec_from_config(
     else:
         spec["transformer"] = _transformer(cfg)
     if kind == "pretrain":
-        spec["vocab_size"] = int(cfg["tokenizer"]["num_codes"])
+        if vocab_size is None:
+            vocab_size = (cfg.get("tokenizer") or {}).get("num_codes")
+        if vocab_size is None:
+            raise ValueError("a pretrain model spec needs vocab_size (the tokenizer's number of codes)")
+        spec["vocab_size"] = int(vocab_size)
     if kind == "finetune":
         if num_outputs is None:
             num_outputs = (cfg.get("task") or {}).get("num_outputs")
@@ -98,8 +106,6 @@ def factory_config(spec: Mapping[str, Any]) -> ml_collections.ConfigDict:
         sections["tokenizer"] = dict(spec["tokenizer"])
     else:
         sections["model"] = dict(spec["transformer"])
-    if spec["kind"] == "pretrain":
-        sections["tokenizer"] = {"num_codes": spec["vocab_size"]}
     return ml_collections.ConfigDict(sections)
 
 
@@ -111,7 +117,7 @@ def build_module(spec: Mapping[str, Any]):
     if spec["kind"] == "tokenizer":
         return factory.tokenizer_model(config)
     if spec["kind"] == "pretrain":
-        return factory.pretrain_model(config)
+        return factory.pretrain_model(config, int(spec["vocab_size"]))
     return factory.classifier_model(config, int(spec["num_outputs"]))
 
 
@@ -131,10 +137,11 @@ def make_meta(
     config: ml_collections.ConfigDict | Mapping[str, Any],
     step: int,
     num_outputs: int | None = None,
+    vocab_size: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """The `meta` item: the format, the model spec built from `config`, the step and `extra` fields."""
-    return meta_for_spec(spec_from_config(kind, config, num_outputs), step, **extra)
+    return meta_for_spec(spec_from_config(kind, config, num_outputs, vocab_size), step, **extra)
 
 
 def meta_for_spec(spec: Mapping[str, Any], step: int, **extra: Any) -> dict[str, Any]:

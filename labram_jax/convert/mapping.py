@@ -177,13 +177,11 @@ def model_spec(arch: Architecture) -> dict[str, Any]:
     collapse remedies' state)."""
     if arch.kind == "tokenizer":
         fields = ("num_codes", "code_dim", "max_patches", "encoder_depth", "decoder_depth")
-        config = {"tokenizer": {f: getattr(arch, f) for f in fields}}
-    else:
-        config = {
-            "model": {"size": arch.size, "max_patches": arch.max_patches},
-            "tokenizer": {"num_codes": arch.vocab_size},
-        }
-    return spec_from_config(arch.kind, config, arch.num_outputs if arch.kind == "finetune" else None)
+        return spec_from_config("tokenizer", {"tokenizer": {f: getattr(arch, f) for f in fields}})
+    model = {"model": {"size": arch.size, "max_patches": arch.max_patches}}
+    if arch.kind == "pretrain":
+        return spec_from_config("pretrain", model, vocab_size=arch.vocab_size)
+    return spec_from_config("finetune", model, num_outputs=arch.num_outputs)
 
 
 def _flat(tree: Mapping[str, Any]) -> dict[Key, Any]:

@@ -36,57 +36,56 @@ def transformer_spec(model: ml_collections.ConfigDict, init_style: str, **overri
     Non-zero `model.width` / `depth` / `num_heads` shrink or grow the named size (demos and tests); the
     temporal conv then gets `width / 25` channels, as every official size has.
     """
-    shape = {k: int(model.get(k, 0)) for k in ("width", "depth", "num_heads") if model.get(k, 0)}
+    shape = {k: int(model[k]) for k in ("width", "depth", "num_heads") if model[k]}
     if "width" in shape:
         shape["conv_channels"] = shape["width"] // 25
     return size_spec(
         model.size,
         layer_scale_init=model.layer_scale_init,
-        drop_rate=model.get("drop_rate", 0.0),
-        attn_drop_rate=model.get("attn_drop_rate", 0.0),
+        drop_rate=model.drop_rate,
+        attn_drop_rate=model.attn_drop_rate,
         drop_path_rate=model.drop_path_rate,
         max_patches=model.max_patches,
-        dtype=_dtype(model.get("dtype", "float32")),
-        remat=model.get("remat", False),
+        dtype=_dtype(model.dtype),
+        remat=model.remat,
         init_style=init_style,
         **shape,
         **overrides,
     )
 
 
-def pretrain_model(config: ml_collections.ConfigDict) -> LaBraMPretrain:
-    """The masked-EEG-modeling model (official `labram_<size>_patch200_1600_8k_vocab`)."""
+def pretrain_model(config: ml_collections.ConfigDict, vocab_size: int) -> LaBraMPretrain:
+    """The masked-EEG-modeling model (official `labram_<size>_patch200_1600_8k_vocab`) predicting one of
+    `vocab_size` codes: the size of its tokenizer's codebook."""
     spec = transformer_spec(config.model, "pretrain", cls_spatial_from_first_channel=True)
-    return LaBraMPretrain(spec, vocab_size=config.tokenizer.num_codes)
+    return LaBraMPretrain(spec, vocab_size=vocab_size)
 
 
 def classifier_model(config: ml_collections.ConfigDict, num_outputs: int) -> LaBraMClassifier:
     """The fine-tuning model (official `labram_<size>_patch200_200`) with a `num_outputs` head."""
     spec = transformer_spec(config.model, "finetune")
-    return LaBraMClassifier(spec, num_outputs=num_outputs, init_scale=config.model.get("head_init_scale", 0.001))
+    return LaBraMClassifier(spec, num_outputs=num_outputs, init_scale=config.model.head_init_scale)
 
 
 def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
     """VQ-NSP (official `vqnsp_encoder_base_decoder_3x200x12`) from `config.tokenizer`."""
     tok = config.tokenizer
-    width = int(tok.get("width", TOKENIZER_ENCODER["width"]))
     common = dict(
         max_patches=tok.max_patches,
-        dtype=_dtype(tok.get("dtype", "float32")),
-        remat=tok.get("remat", False),
-        width=width,
-        conv_channels=width // 25,
-        num_heads=int(tok.get("num_heads", TOKENIZER_ENCODER["num_heads"])),
+        dtype=_dtype(tok.dtype),
+        remat=tok.remat,
+        width=int(tok.width),
+        conv_channels=int(tok.width) // 25,
+        num_heads=int(tok.num_heads),
     )
     encoder = TransformerSpec(**{**TOKENIZER_ENCODER, "depth": tok.encoder_depth, **common})
     decoder = TransformerSpec(**{**TOKENIZER_DECODER, "depth": tok.decoder_depth, **common})
-    # Checkpoints written before dead-code restart existed have no restart fields: the reference behaviour.
-    restart = dict(
-        restart_threshold=float(tok.get("restart_threshold", 0.0)),
-        restart_decay=float(tok.get("restart_decay", 0.99)),
-        entropy_weight=float(tok.get("entropy_weight", 0.0)),
-        entropy_temperature=float(tok.get("entropy_temperature", 0.1)),
-        continuous_steps=int(tok.get("continuous_steps", 0)),
+    remedies = dict(
+        restart_threshold=float(tok.restart_threshold),
+        restart_decay=float(tok.restart_decay),
+        entropy_weight=float(tok.entropy_weight),
+        entropy_temperature=float(tok.entropy_temperature),
+        continuous_steps=int(tok.continuous_steps),
     )
     try:
         quantizer = QuantizerSpec(
@@ -95,7 +94,7 @@ def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
             decay=tok.ema_decay,
             beta=tok.beta,
             kmeans_init=tok.kmeans_init,
-            **restart,
+            **remedies,
         )
     except ValueError as err:
         raise ConfigError(f"config.tokenizer: {err}") from None

@@ -64,7 +64,7 @@ class Trainer:
         self.stage: Stage = make_stage(config)
         self.stage.check_ready()
         self.total_steps = optim.epochs * self.steps_per_epoch
-        if config.get("max_steps", 0):
+        if config.max_steps:
             self.total_steps = min(self.total_steps, config.max_steps)
         self.mesh = shd.make_mesh(config.mesh)
         self.rules = shd.rules_of(config)
@@ -133,6 +133,8 @@ class Trainer:
         more: dict[str, Any] = {"seed": self.config.seed}
         if self.stage.kind == "finetune":
             more["task"] = checkpoints.task_summary(self.config.task.to_dict())
+        if self.stage.kind == "pretrain":
+            more["vocab_size"] = self.stage.tokenizer.quantizer_spec.num_codes
         return checkpoints.make_meta(self.stage.kind, self.config, step, **more, **extra)
 
     def fit(self) -> dict[str, Any]:
@@ -324,7 +326,7 @@ class Trainer:
 
     def evaluate_only(self) -> dict[str, Any]:
         """The `evaluate` stage: a trained checkpoint on the validation and test splits."""
-        path = self.config.get("init_checkpoint", "")
+        path = self.config.init_checkpoint
         if not path:
             raise ConfigError("config.init_checkpoint is empty: the evaluate stage needs a fine-tuned checkpoint")
         os.makedirs(self.workdir, exist_ok=True)

@@ -5,19 +5,20 @@ import jax
 import numpy as np
 import pytest
 
-from labram_jax import config_defaults, logical_axes
+from configs import base, tokenizer
+from labram_jax import logical_axes
 from labram_jax.models import factory
 
 
 @pytest.fixture(scope="module")
 def finetune_params():
-    model = factory.classifier_model(config_defaults.pretrain_config("base"), 6)
+    model = factory.classifier_model(base.get_config("base"), 6)
     return nn.meta.unbox(jax.jit(factory.init_fn(model, factory.example_batch()))(jax.random.PRNGKey(0)))["params"]
 
 
 @pytest.fixture(scope="module")
 def pretrain_params():
-    model = factory.pretrain_model(config_defaults.pretrain_config("base"))
+    model = factory.pretrain_model(base.get_config("base"), 8192)
     return nn.meta.unbox(jax.jit(factory.init_fn(model, factory.example_batch()))(jax.random.PRNGKey(1)))["params"]
 
 
@@ -64,11 +65,11 @@ def test_pretrain_init_uses_one_sigma_truncation(pretrain_params):
 
 @pytest.mark.parametrize("which", ["pretrain", "finetune", "tokenizer"])
 def test_every_parameter_has_logical_axis_names(which):
-    config = config_defaults.pretrain_config("base")
+    config = base.get_config("base")
     model = {
-        "pretrain": lambda: factory.pretrain_model(config),
+        "pretrain": lambda: factory.pretrain_model(config, 8192),
         "finetune": lambda: factory.classifier_model(config, 2),
-        "tokenizer": lambda: factory.tokenizer_model(config_defaults.tokenizer_config()),
+        "tokenizer": lambda: factory.tokenizer_model(tokenizer.get_config()),
     }[which]()
     variables = factory.abstract_variables(model)
     boxed = jax.tree_util.tree_leaves(variables["params"], is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from labram_jax import config_defaults
+from configs import base, tokenizer
 from labram_jax.models import factory, official_names
 
 EXPECTED = {
@@ -23,26 +23,26 @@ EXPECTED = {
 
 def _model(official_name):
     if official_name.startswith("vqnsp"):
-        return factory.tokenizer_model(config_defaults.tokenizer_config("reference"))
+        return factory.tokenizer_model(tokenizer.get_config("reference"))
     size = official_name.split("_")[1]
-    config = config_defaults.pretrain_config(size)
+    config = base.get_config(size)
     if "8k_vocab" in official_name:
-        return factory.pretrain_model(config)
+        return factory.pretrain_model(config, 8192)
     return factory.classifier_model(config, 6)
 
 
 @pytest.mark.parametrize("kind,size", sorted(EXPECTED))
 def test_parameter_counts(kind, size):
-    config = config_defaults.pretrain_config(size)
+    config = base.get_config(size)
     if kind == "pretrain":
-        model = factory.pretrain_model(config)
+        model = factory.pretrain_model(config, 8192)
     else:
         model = factory.classifier_model(config, 6 if kind == "finetune6" else 1)
     assert factory.param_count(factory.abstract_variables(model)) == EXPECTED[(kind, size)]
 
 
 def test_tokenizer_parameter_count_follows_official_convention():
-    variables = factory.abstract_variables(factory.tokenizer_model(config_defaults.tokenizer_config()))
+    variables = factory.abstract_variables(factory.tokenizer_model(tokenizer.get_config()))
     assert factory.param_count(variables) == 8_579_408
     trainable = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(nn.meta.unbox(variables)["params"]))
     assert trainable == 7_522_640

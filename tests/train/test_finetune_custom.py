@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from labram_jax import checkpoints, config_defaults
+from configs import finetune_custom
+from labram_jax import checkpoints
 from labram_jax.config_errors import ConfigError
 from labram_jax.models import factory
 from labram_jax.train import seeds as seeds_lib
@@ -99,7 +100,7 @@ def regression_data(tmp_path_factory):
 
 
 def _custom(data_dir, dataset, mode="full", steps=12, lr=3e-3):
-    config = config_defaults.finetune_custom_config("base", mode, dataset=dataset)
+    config = finetune_custom.get_config(f"base,{mode}", dataset=dataset)
     config.model.update(TINY_BACKBONE)
     config.data.data_dir = data_dir
     config.optim.update(dict(batch_size=8, epochs=100, warmup_epochs=0, warmup_steps=1, lr=lr, min_lr=lr))
@@ -206,7 +207,7 @@ def test_seed_table_mean_and_std(tmp_path):
         calls.append((config.seed, workdir, config.seeds))
         return {"test": {"d:test": {"acc": 0.5 + 0.1 * config.seed}}}
 
-    config = config_defaults.finetune_custom_config()
+    config = finetune_custom.get_config()
     config.seeds = "0,1,2"
     result = seeds_lib.run_seeds(config, str(tmp_path), fake_run)
     assert calls == [(s, str(tmp_path / f"seed_{s}"), "") for s in (0, 1, 2)]

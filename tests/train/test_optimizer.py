@@ -10,7 +10,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from labram_jax import config_defaults
+from configs import base, finetune_tuev, tokenizer
 from labram_jax.models import factory
 from labram_jax.models.official_names import official_state_dicts, translate
 from labram_jax.train import optimizer as opt
@@ -52,9 +52,9 @@ def test_schedule_matches_utils_cosine_scheduler(args):
 
 
 def test_tokenizer_lr_rescaled_by_batch():
-    config = config_defaults.tokenizer_config()
+    config = tokenizer.get_config()
     assert opt.peak_lr(config.optim) == pytest.approx(5e-5 * 1024 / 128)  # 4e-4, ref. §4.8
-    assert opt.peak_lr(config_defaults.pretrain_config().optim) == 5e-4
+    assert opt.peak_lr(base.get_config().optim) == 5e-4
 
 
 def _reference_no_decay(name: str, shape, skip: set[str]) -> bool:
@@ -90,7 +90,7 @@ def _ours_by_official_name(model_name: str, params) -> dict[str, tuple]:
 
 
 def test_finetune_groups_match_reference_for_base():
-    config = config_defaults.finetune_tuev_config("base")
+    config = finetune_tuev.get_config("base")
     params = unbox(factory.abstract_variables(factory.classifier_model(config, 6)))["params"]
     decay = opt.decay_mask(params)
     labels, groups = opt.group_labels(params, depth=12, layer_decay=0.65)
@@ -114,8 +114,8 @@ def test_finetune_groups_match_reference_for_base():
 
 
 def test_pretrain_groups_match_reference_for_base():
-    config = config_defaults.pretrain_config("base")
-    params = unbox(factory.abstract_variables(factory.pretrain_model(config)))["params"]
+    config = base.get_config("base")
+    params = unbox(factory.abstract_variables(factory.pretrain_model(config, 8192)))["params"]
     decay_flat = {
         tuple(getattr(k, "key", k) for k in p): v
         for p, v in jax.tree_util.tree_flatten_with_path(opt.decay_mask(params))[0]
@@ -129,7 +129,7 @@ def test_pretrain_groups_match_reference_for_base():
 
 
 def test_tokenizer_groups_match_reference():
-    config = config_defaults.tokenizer_config()
+    config = tokenizer.get_config()
     params = unbox(factory.abstract_variables(factory.tokenizer_model(config)))["params"]
     decay_flat = {
         tuple(getattr(k, "key", k) for k in p): v

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from labram_jax import config_defaults
+from configs import demo
 
 TINY_BACKBONE = dict(width=100, depth=1, num_heads=4)
 # The collapse remedies are on and fast (one continuous step, restarts from the third step on), so every
@@ -24,11 +24,11 @@ TINY_TOKENIZER = dict(
 
 def tiny_config(stage: str, data_dir: str, steps: int = 6, batch_size: int = 8) -> ml_collections.ConfigDict:
     """`stage` is a demo stage name (tokenizer, pretrain, finetune_tuab, finetune_tuev)."""
-    config = config_defaults.demo_config(stage)
+    config = demo.STAGES[stage]()
     config.data.data_dir = data_dir
     if "model" in config:
         config.model.update(TINY_BACKBONE)
-    if "tokenizer" in config:
+    if stage == "tokenizer":  # pre-training takes its tokenizer's architecture from the checkpoint
         config.tokenizer.update(TINY_TOKENIZER)
     if stage in ("tokenizer", "pretrain"):
         config.data.train = "demo/tuab:train"

@@ -21,4 +21,6 @@ STAGES: dict[str, type[Stage]] = {
 def make_stage(config: ml_collections.ConfigDict) -> Stage:
     if config.stage not in STAGES:
         raise ConfigError(f"config.stage={config.stage!r} must be one of {', '.join(STAGES)}")
-    return STAGES[config.stage].from_config(config)
+    stage = STAGES[config.stage]
+    stage.validate(config)
+    return stage.from_config(config)

@@ -12,6 +12,7 @@ import numpy as np
 from labram_jax import layout
 from labram_jax.models import factory
 from labram_jax.train import optimizer
+from labram_jax.train.stages import validation
 
 
 class Stage:
@@ -27,6 +28,11 @@ class Stage:
     def __init__(self, config: ml_collections.ConfigDict):
         self.config = config
         self.model = self.build_model()
+
+    @classmethod
+    def validate(cls, config: ml_collections.ConfigDict) -> None:
+        """Raises a ConfigError naming the first field this stage reads that is missing or unusable."""
+        validation.validate_runtime(config)
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> Stage:

@@ -24,6 +24,7 @@ from labram_jax.train.evaluation import (
     monitor_mode,
     task_metrics,
 )
+from labram_jax.train.stages import validation
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 TASK_KINDS = ("binary", "multiclass", "regression")
@@ -32,7 +33,23 @@ TASK_KINDS = ("binary", "multiclass", "regression")
 class FinetuneStage(Stage):
     kind = "finetune"
 
-    def __init__(self, config):
+    @classmethod
+    def validate(cls, config) -> None:
+        super().validate(config)
+        validation.validate_transformer(config)
+        validation.check(
+            config,
+            {
+                "init_checkpoint": (lambda v: isinstance(v, str), "a checkpoint path or '' (random init)"),
+                "trainable_blocks": (lambda v: isinstance(v, int) and v >= -1, "-1 (all), 0 (linear probe) or k"),
+                "task.label_smoothing": (
+                    lambda v: isinstance(v, float) and (0 <= v < 1 or v == -1),
+                    "in [0, 1) (-1: 0.1 for a multi-class dataset, else 0)",
+                ),
+                "task.monitor": (lambda v: isinstance(v, str), "a validation metric or '' (the paper's)"),
+                "optim.layer_decay": (lambda v: isinstance(v, float) and 0 < v <= 1, "in (0, 1] (1 = none)"),
+            },
+        )
         task = config.task
         if task.kind not in TASK_KINDS:
             raise ConfigError(f"config.task.kind={task.kind!r} must be one of {', '.join(TASK_KINDS)}")
@@ -43,11 +60,10 @@ class FinetuneStage(Stage):
             )
         if task.kind == "multiclass" and task.num_outputs < 2:
             raise ConfigError(f"config.task.num_outputs={task.num_outputs}: a multi-class task needs >= 2 classes")
-        super().__init__(config)
 
     def build_model(self):
         model = factory.classifier_model(self.config, self.config.task.num_outputs)
-        k = int(self.config.get("trainable_blocks", -1))
+        k = self.config.trainable_blocks
         depth = model.spec.depth
         if not -1 <= k <= depth:
             raise ConfigError(
@@ -64,7 +80,7 @@ class FinetuneStage(Stage):
 
     def is_frozen(self, path: tuple[str, ...]) -> bool:
         """The backbone below the last `trainable_blocks` blocks (embeddings included) when partial."""
-        k = int(self.config.get("trainable_blocks", -1))
+        k = self.config.trainable_blocks
         if k < 0 or not path or path[0] != "backbone":
             return super().is_frozen(path)
         part = path[1] if len(path) > 1 else ""
@@ -73,7 +89,7 @@ class FinetuneStage(Stage):
         return True
 
     def check_ready(self) -> None:
-        path = self.config.get("init_checkpoint", "")
+        path = self.config.init_checkpoint
         if path:
             if not os.path.exists(os.path.expanduser(path)):
                 raise ConfigError(
@@ -84,7 +100,7 @@ class FinetuneStage(Stage):
             checkpoints.require_kind(meta, path, "pretrain", "finetune", purpose="config.init_checkpoint")
 
     def restore_pretrained(self, params, mesh, rules):
-        path = self.config.get("init_checkpoint", "")
+        path = self.config.init_checkpoint
         if not path:
             return params, None
         variables, meta, _ = restore_on_mesh(path, mesh, rules)

@@ -21,6 +21,7 @@ from labram_jax.ops.losses import majority_hits, mem_loss
 from labram_jax.ops.masking import random_masking, symmetric_complement
 from labram_jax.ops.quantize import code_counts
 from labram_jax.train.evaluation import codebook_stats
+from labram_jax.train.stages import validation
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 EVAL_MASK_SEED = 1234
@@ -35,8 +36,14 @@ class PretrainStage(Stage):
     kind = "pretrain"
 
     def __init__(self, config, tokenizer: VQNSP):
+        self.tokenizer = tokenizer  # before the model: its vocabulary is the tokenizer's codebook
         super().__init__(config)
-        self.tokenizer = tokenizer
+
+    @classmethod
+    def validate(cls, config) -> None:
+        super().validate(config)
+        validation.validate_transformer(config)
+        validation.validate_frozen_tokenizer(config)
 
     @classmethod
     def from_config(cls, config) -> PretrainStage:
@@ -44,7 +51,7 @@ class PretrainStage(Stage):
         return cls(config, checkpoints.build_model(where.meta))
 
     def build_model(self):
-        return factory.pretrain_model(self.config)
+        return factory.pretrain_model(self.config, self.tokenizer.quantizer_spec.num_codes)
 
     def load_frozen(self, mesh, rules) -> Any:
         variables, _, _ = restore_on_mesh(self.config.tokenizer.checkpoint, mesh, rules)
@@ -115,7 +122,7 @@ class PretrainStage(Stage):
 
 def tokenizer_checkpoint(config) -> checkpoints.Located:
     """The tokenizer checkpoint pre-training needs, checked before anything compiles."""
-    path = config.tokenizer.get("checkpoint", "")
+    path = config.tokenizer.checkpoint
     how = (
         "train one with `python -m labram_jax.main --config=configs/tokenizer.py --workdir=DIR` (or "
         "convert the official vqnsp.pth with `python -m labram_jax.convert`) and pass "
@@ -129,10 +136,4 @@ def tokenizer_checkpoint(config) -> checkpoints.Located:
         raise ConfigError(f"config.tokenizer.checkpoint={path!r} does not exist; {how}")
     where = checkpoints.locate(path)
     checkpoints.require_kind(where.meta, path, "tokenizer", purpose="config.tokenizer.checkpoint")
-    codes = where.meta["model_spec"]["tokenizer"]["num_codes"]
-    if codes != config.tokenizer.num_codes:
-        raise ConfigError(
-            f"config.tokenizer.num_codes={config.tokenizer.num_codes} but the tokenizer at "
-            f"{path} has {codes} codes; set --config.tokenizer.num_codes={codes}"
-        )
     return where

@@ -25,6 +25,7 @@ from labram_jax.models.quantizer import COLLECTION
 from labram_jax.ops import argext
 from labram_jax.ops.quantize import code_counts, mean_pairwise_cosine, perplexity
 from labram_jax.train.evaluation import codebook_stats, relative_gain
+from labram_jax.train.stages import validation
 from labram_jax.train.stages.base import Stage, eval_inputs, model_inputs
 
 LOSSES = ("quant_loss", "rec_loss", "rec_angle_loss", "total_loss")
@@ -41,10 +42,10 @@ def resolve_continuous_steps(config: ml_collections.ConfigDict, steps_per_epoch:
     """`tokenizer.continuous_steps = -1` means the optimiser's warm-up: the quantiser passes the continuous
     encoder output for as many steps as the learning rate takes to reach its peak. Returns a copy with the
     number of steps filled in (other configs are returned unchanged)."""
-    if config.stage != "tokenizer" or config.tokenizer.get("continuous_steps", 0) >= 0:
+    if config.stage != "tokenizer" or config.tokenizer.continuous_steps >= 0:
         return config
     optim = config.optim
-    steps = optim.warmup_steps if optim.get("warmup_steps", -1) > 0 else optim.warmup_epochs * steps_per_epoch
+    steps = optim.warmup_steps if optim.warmup_steps > 0 else optim.warmup_epochs * steps_per_epoch
     resolved = ml_collections.ConfigDict(config.to_dict())
     resolved.tokenizer.continuous_steps = int(steps)
     return resolved
@@ -52,6 +53,11 @@ def resolve_continuous_steps(config: ml_collections.ConfigDict, steps_per_epoch:
 
 class TokenizerStage(Stage):
     kind = "tokenizer"
+
+    @classmethod
+    def validate(cls, config) -> None:
+        super().validate(config)
+        validation.validate_tokenizer_architecture(config)
 
     def build_model(self):
         return factory.tokenizer_model(self.config)
