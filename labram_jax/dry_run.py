@@ -72,7 +72,9 @@ def models_of(
                 ]
         official = f"labram_{size}_patch200_200" if outputs == FINETUNE_SUMMARY_CLASSES else None
         return [(f"fine-tuning model, {outputs}-output head", official, factory.classifier_model(config, outputs))]
-    raise ValueError(f"config field stage={stage!r} is not one of tokenizer | pretrain | finetune | evaluate")
+    from labram_jax.train.stages import STAGES
+
+    raise ValueError(f"config field stage={stage!r} is not one of {' | '.join(STAGES)}")
 
 
 TOKENIZER_SHAPE = ("width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim")

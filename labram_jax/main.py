@@ -5,6 +5,7 @@ Flags, distributed start-up and dispatch on `config.stage`; the loop lives in `l
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -41,8 +42,6 @@ _DISTRIBUTED = flags.DEFINE_bool(
     "detects from the cluster (TPU pod, SLURM) or the three flags above.",
 )
 
-STAGES = ("tokenizer", "pretrain", "finetune", "evaluate", "pipeline")
-
 
 def _initialize_distributed() -> None:
     if not (_DISTRIBUTED.value or _COORDINATOR.value):
@@ -68,8 +67,11 @@ def main(argv: list[str]) -> int:
     config = _CONFIG.value
     if config is None:
         raise app.UsageError("--config is required, e.g. --config=configs/base.py")
-    if config.stage not in STAGES:
-        raise app.UsageError(f"config field stage={config.stage!r} must be one of {', '.join(STAGES)}")
+    from labram_jax.train.stages import STAGES
+
+    names = (*STAGES, "pipeline")
+    if config.stage not in names:
+        raise app.UsageError(f"config field stage={config.stage!r} must be one of {', '.join(names)}")
     if _DRY_RUN.value:
         print(dry_run.summarize(config))
         return 0
@@ -97,6 +99,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     config does not have (its message, sometimes escaped twice, names the field and may suggest one); absl
     would print a traceback.
     """
+    _importable_recipes(argv)
     try:
         return app.parse_flags_with_usage(argv)
     except (KeyError, AttributeError) as err:
@@ -121,6 +124,27 @@ def _parse_flags(argv: list[str]) -> list[str]:
         sys.exit(2)
 
 
+def _config_argument(argv: list[str]) -> str | None:
+    args = argv[1:]
+    value = next((a.split("=", 1)[1] for a in args if a.startswith("--config=")), None)
+    if value is None and "--config" in args[:-1]:
+        value = args[args.index("--config") + 1]
+    return value
+
+
+def _importable_recipes(argv: list[str]) -> None:
+    """Config files import `configs.common`: put the folder holding `configs/` on the import path, so that
+    `--config=/path/to/repo/configs/base.py` works from any directory."""
+    value = _config_argument(argv)
+    if not value:
+        return
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(value.partition(":")[0])))
+    if os.path.basename(folder) == "configs" and os.path.isfile(os.path.join(folder, "common.py")):
+        root = os.path.dirname(folder)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+
+
 def _fields_named(argv: list[str], key: str) -> list[str]:
     """Dotted paths of every field called `key` in the config file `--config` names (best effort: [] when
     the file cannot be loaded here), so that `--config.data_dir` can point at `--config.data.data_dir`."""
@@ -128,10 +152,7 @@ def _fields_named(argv: list[str], key: str) -> list[str]:
 
     import ml_collections
 
-    args = argv[1:]
-    spec_arg = next((a.split("=", 1)[1] for a in args if a.startswith("--config=")), None)
-    if spec_arg is None and "--config" in args[:-1]:
-        spec_arg = args[args.index("--config") + 1]
+    spec_arg = _config_argument(argv)
     if not spec_arg:
         return []
     path, _, config_arg = spec_arg.partition(":")

@@ -1,5 +1,6 @@
 """The entry point as a user runs it."""
 
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +30,16 @@ def test_dry_run_prints_official_counts_quickly(config):
         assert re.search(rf"\b{count}\b parameters", result.stdout), result.stdout
     assert "DIFFERS" not in result.stdout
     assert elapsed < 60
+
+
+def test_recipes_load_from_any_directory(tmp_path):
+    """Config files import `configs.common`; an absolute --config path works outside the repository."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "labram_jax.main", f"--config={root}/configs/large.py", "--dry_run"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # labram_jax from the install only
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"\b52,989,504\b parameters", result.stdout), result.stdout
 
 
 def test_training_needs_a_workdir():

@@ -10,6 +10,7 @@ from labram_jax.train.stages.finetune import FinetuneStage
 from labram_jax.train.stages.pretrain import PretrainStage
 from labram_jax.train.stages.tokenizer import TokenizerStage
 
+# The one list of stage names: the entry point and the dry run read it too ("pipeline" is the entry point's).
 STAGES: dict[str, type[Stage]] = {
     "tokenizer": TokenizerStage,
     "pretrain": PretrainStage,
