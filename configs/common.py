@@ -167,3 +167,17 @@ def demo_runtime(config: ml_collections.ConfigDict, *, batch_size: int, epochs: 
     config.data.max_patches = 10
     config.log.every_steps = 10
     config.checkpoint.keep = 1
+
+
+def demo_finetune(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+    """A fine-tuning recipe moved onto the small labelled demo set `demo/<name>`: the demo backbone, no drop
+    path, the task's own window length; many short epochs (a few steps each), validated every other one."""
+    window = config.data.max_patches
+    config.data.update(train=f"demo/{name}:train", validation=f"demo/{name}:validation", test=f"demo/{name}:test")
+    config.model.update(DEMO_BACKBONE)
+    config.model.drop_path_rate = 0.0
+    demo_runtime(config, batch_size=32, epochs=20, lr=1e-3)
+    config.eval.every_epochs = 2
+    config.data.max_patches = window
+    config.optim.layer_decay = 0.9
+    return config

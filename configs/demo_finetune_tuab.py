@@ -12,15 +12,4 @@ from configs import common, finetune_tuab
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = finetune_tuab.get_config("base")
-    config.data.train = "demo/tuab:train"
-    config.data.validation = "demo/tuab:validation"
-    config.data.test = "demo/tuab:test"
-    config.model.update(common.DEMO_BACKBONE)
-    config.model.drop_path_rate = 0.0
-    # The labelled sets are small (a few steps per epoch): many short epochs, validated every other one.
-    common.demo_runtime(config, batch_size=32, epochs=20, lr=1e-3)
-    config.eval.every_epochs = 2
-    config.data.max_patches = 10
-    config.optim.layer_decay = 0.9
-    return config
+    return common.demo_finetune(finetune_tuab.get_config("base"), "tuab")

@@ -12,15 +12,4 @@ from configs import common, finetune_tuev
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = finetune_tuev.get_config("base")
-    config.data.train = "demo/tuev:train"
-    config.data.validation = "demo/tuev:validation"
-    config.data.test = "demo/tuev:test"
-    config.model.update(common.DEMO_BACKBONE)
-    config.model.drop_path_rate = 0.0
-    # The labelled sets are small (a few steps per epoch): many short epochs, validated every other one.
-    common.demo_runtime(config, batch_size=32, epochs=20, lr=1e-3)
-    config.eval.every_epochs = 2
-    config.data.max_patches = 5
-    config.optim.layer_decay = 0.9
-    return config
+    return common.demo_finetune(finetune_tuev.get_config("base"), "tuev")
