@@ -84,7 +84,7 @@ def local_batch_size(global_batch: int) -> int:
 
 def train_loader(config: ml_collections.ConfigDict, train: list[tuple[str, Any]]):
     data = config.data
-    weights = list(data.weights) if data.get("weights") else None
+    weights = list(data.weights) if data.weights else None
     return loaders.make_loader(
         [s for _, s in train],
         batch_size=local_batch_size(config.optim.batch_size),
@@ -94,14 +94,14 @@ def train_loader(config: ml_collections.ConfigDict, train: list[tuple[str, Any]]
         shard_index=jax.process_index(),
         shard_count=jax.process_count(),
         weights=weights,
-        shuffle=data.get("shuffle", True),
-        num_workers=data.get("num_workers", 0),
+        shuffle=data.shuffle,
+        num_workers=data.num_workers,
     )
 
 
 def eval_batch_size(config: ml_collections.ConfigDict) -> int:
     """`config.data.eval_batch_size`, or the reference's `int(1.5 * batch)`."""
-    return config.data.get("eval_batch_size", 0) or int(1.5 * config.optim.batch_size)
+    return config.data.eval_batch_size or int(1.5 * config.optim.batch_size)
 
 
 def eval_loader(config: ml_collections.ConfigDict, source: Any, batch_size: int):

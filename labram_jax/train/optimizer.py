@@ -102,7 +102,7 @@ def lr_schedule(optim: ml_collections.ConfigDict, steps_per_epoch: int) -> np.nd
         steps_per_epoch,
         optim.warmup_epochs,
         start_warmup_value=0.0,
-        warmup_steps=optim.get("warmup_steps", -1),
+        warmup_steps=optim.warmup_steps,
     )
 
 

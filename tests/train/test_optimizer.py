@@ -153,6 +153,7 @@ def _optim(**kw) -> ml_collections.ConfigDict:
         clip_grad_norm=0.0,
         layer_decay=1.0,
         batch_size=4,
+        warmup_steps=-1,
     )
     return ml_collections.ConfigDict({**base, **kw})
 

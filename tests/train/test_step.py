@@ -36,6 +36,7 @@ def test_accumulation_matches_the_full_batch():
             weight_decay=0.05,
             clip_grad_norm=1.0,
             batch_size=8,
+            warmup_steps=-1,
         )
     )
     tx, schedule = make_optimizer(optim, params, steps_per_epoch=4)

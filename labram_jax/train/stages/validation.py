@@ -45,6 +45,7 @@ RUNTIME_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.test": (lambda v: isinstance(v, str), "a comma-separated list of name/config[:split]"),
     "data.max_channels": (lambda v: isinstance(v, int) and (v >= 1 or v == -1), ">= 1 (-1: from the dataset)"),
     "data.max_patches": (lambda v: isinstance(v, int) and (v >= 1 or v == -1), ">= 1 (-1: from the dataset)"),
+    "data.weights": (lambda v: isinstance(v, (tuple, list)), "a list of mixture weights (empty = equal)"),
     "data.shuffle": (lambda v: isinstance(v, bool), "true or false"),
     "data.num_workers": (lambda v: isinstance(v, int) and v >= 0, ">= 0"),
     "data.eval_batch_size": (lambda v: isinstance(v, int) and v >= 0, ">= 0 (0 = 1.5 x optim.batch_size)"),
