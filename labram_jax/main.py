@@ -41,6 +41,12 @@ _DISTRIBUTED = flags.DEFINE_bool(
     "Call jax.distributed.initialize() with the values JAX "
     "detects from the cluster (TPU pod, SLURM) or the three flags above.",
 )
+_LOCAL_DEVICE_IDS = flags.DEFINE_list(
+    "local_device_ids",
+    None,
+    "Multi-process GPU runs: the GPUs this process drives, e.g. 0,1,2,3 for one process per node (JAX's SLURM "
+    "detection otherwise gives each process the one GPU of its SLURM_LOCALID).",
+)
 
 
 def _initialize_distributed() -> None:
@@ -51,11 +57,24 @@ def _initialize_distributed() -> None:
     kwargs = {
         k: v
         for k, v in dict(
-            coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value
+            coordinator_address=_COORDINATOR.value,
+            num_processes=_NUM_PROCESSES.value,
+            process_id=_PROCESS_ID.value,
+            local_device_ids=device_ids(_LOCAL_DEVICE_IDS.value),
         ).items()
         if v is not None
     }
     jax.distributed.initialize(**kwargs)
+
+
+def device_ids(values: list[str] | None) -> list[int] | None:
+    """`--local_device_ids` as integers; a value that is not a device index is a usage error naming it."""
+    if values is None:
+        return None
+    try:
+        return [int(v) for v in values]
+    except ValueError:
+        raise app.UsageError(f"--local_device_ids={','.join(values)}: give GPU indices, e.g. 0,1,2,3") from None
 
 
 def main(argv: list[str]) -> int:
