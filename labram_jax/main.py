@@ -49,6 +49,10 @@ _LOCAL_DEVICE_IDS = flags.DEFINE_list(
 )
 
 
+PREEMPTED_EXIT_STATUS = 143
+"""128 + SIGTERM: the run saved a checkpoint at a preemption notice and stopped; the same command resumes it."""
+
+
 def _initialize_distributed() -> None:
     if not (_DISTRIBUTED.value or _COORDINATOR.value):
         return
@@ -99,6 +103,7 @@ def main(argv: list[str]) -> int:
     _initialize_distributed()
     from labram_jax.train.loop import NonFiniteLossError, run
     from labram_jax.train.multistage import run_pipeline
+    from labram_jax.train.preemption import Preempted
 
     try:
         if config.stage == "pipeline":
@@ -108,6 +113,9 @@ def main(argv: list[str]) -> int:
     except (ConfigError, CheckpointError, NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except Preempted as stop:
+        print(stop, file=sys.stderr, flush=True)
+        return PREEMPTED_EXIT_STATUS
     return 0
 
 

@@ -4,13 +4,18 @@
 # sbatch; --dry_run prints the script instead.
 #
 #   bash launch/slurm.sh [--nodes=N] [--gpus_per_node=G] [--per=gpu|node] [--time=HH:MM:SS] [--partition=P]
-#       [--account=A] [--venv=DIR] [--dry_run] -- --config=configs/X.py --workdir=DIR [--config.key=value ...]
+#       [--account=A] [--venv=DIR] [--grace=SECONDS] [--requeue] [--dry_run]
+#       -- --config=configs/X.py --workdir=DIR [--config.key=value ...]
+#
+# SLURM sends SIGTERM to every task --grace seconds (default 120) before the time limit: the run saves a
+# checkpoint at the next step and stops (docs/training.md, preemption); with --requeue the job comes back
+# and the same command resumes.
 #
 # Assumes: this repository on a filesystem every node mounts (the job runs it in place), a virtual
 # environment with the project installed (`--venv`, default ./.venv), and a shared --workdir. Logs:
 # <workdir>/slurm-<job>.out (the batch script) and <workdir>/slurm-<job>-<task>.log (each process).
 set -euo pipefail
-nodes=1; gpus=8; per=gpu; time_limit=24:00:00; partition=""; account=""; dry_run=0
+nodes=1; gpus=8; per=gpu; time_limit=24:00:00; partition=""; account=""; grace=120; requeue=0; dry_run=0
 repo="$(cd "$(dirname "$0")/.." && pwd)"; venv="$repo/.venv"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,6 +26,8 @@ while [ $# -gt 0 ]; do
     --partition=*) partition="${1#*=}";;
     --account=*) account="${1#*=}";;
     --venv=*) venv="${1#*=}";;
+    --grace=*) grace="${1#*=}";;
+    --requeue) requeue=1;;
     --dry_run) dry_run=1;;
     --) shift; break;;
     *) echo "launch/slurm.sh: unknown option $1 (the run's own flags go after --)" >&2; exit 2;;
@@ -44,11 +51,14 @@ script="#!/bin/bash
 #SBATCH --ntasks-per-node=$tasks
 #SBATCH --gpus-per-node=$gpus
 #SBATCH --time=$time_limit
+#SBATCH --signal=TERM@$grace
 #SBATCH --output=$(printf '%q' "$workdir")/slurm-%j.out"
 [ -n "$partition" ] && script+="
 #SBATCH --partition=$partition"
 [ -n "$account" ] && script+="
 #SBATCH --account=$account"
+[ "$requeue" = 1 ] && script+="
+#SBATCH --requeue"
 script+="
 set -euo pipefail
 cd $(printf '%q' "$repo")

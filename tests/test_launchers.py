@@ -40,10 +40,11 @@ def _calls(directory) -> list[dict]:
 
 
 def test_slurm_dry_run_prints_one_task_per_gpu_with_distributed():
-    out = _launch("slurm.sh", "--dry_run", "--nodes=2", "--gpus_per_node=4", "--partition=gpu", "--", *RUN)
+    out = _launch("slurm.sh", "--dry_run", "--nodes=2", "--gpus_per_node=4", "--partition=gpu", "--requeue", "--", *RUN)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    for directive in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu"):
+    directives = ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu", "--signal=TERM@120")
+    for directive in (*directives, "--requeue"):
         assert f"#SBATCH {directive}" in lines
     srun = next(line for line in lines if line.startswith("srun "))
     argv = shlex.split(srun)

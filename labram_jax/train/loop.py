@@ -29,6 +29,7 @@ from labram_jax.train import sharding as shd
 from labram_jax.train.cadence import Cadences
 from labram_jax.train.metric_writers import MetricWriter, read_metrics
 from labram_jax.train.plots import write_stage_plots
+from labram_jax.train.preemption import Preempted, PreemptionWatch
 from labram_jax.train.stages import make_stage
 from labram_jax.train.stages.base import Stage
 from labram_jax.train.stages.tokenizer import resolve_continuous_steps
@@ -146,6 +147,7 @@ class Trainer:
         results_path = os.path.join(self.workdir, RESULTS_FILE)
         ckpt = RunCheckpoints(self.workdir, config, stage.monitor())
         writer = MetricWriter(self.workdir, enabled=_is_primary())
+        preemption = PreemptionWatch()
         try:
             with jax.set_mesh(self.mesh), nn.logical_axis_rules(self.rules):
                 frozen = stage.load_frozen(self.mesh, self.rules)
@@ -164,15 +166,23 @@ class Trainer:
                     print(f"[{config.stage}] already complete ({self.total_steps} steps); results in {results_path}")
                     with open(results_path) as f:
                         return json.load(f)
-                state = self._train(state, loader, ckpt, writer, frozen, start or 0)
+                state = self._train(state, loader, ckpt, writer, frozen, start or 0, preemption)
                 return self._finish(state, ckpt, writer, frozen)
         finally:
+            preemption.close()
             ckpt.wait()
             ckpt.close()
             writer.close()
 
     def _train(
-        self, state: TrainState, loader: Any, ckpt: RunCheckpoints, writer: MetricWriter, frozen: Any, start: int
+        self,
+        state: TrainState,
+        loader: Any,
+        ckpt: RunCheckpoints,
+        writer: MetricWriter,
+        frozen: Any,
+        start: int,
+        preemption: PreemptionWatch,
     ) -> TrainState:
         config = self.config
         cadence = Cadences.from_config(config, self.steps_per_epoch, self.total_steps)
@@ -208,8 +218,11 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values['lr']:.2e}", refresh=False)
             if cadence.due("log", step):
-                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                writer.write(step, "train", mean)
+                write_window(step)
+
+        def write_window(step: int) -> None:
+            if window:
+                writer.write(step, "train", {k: float(np.mean([w[k] for w in window])) for k in window[0]})
                 window.clear()
 
         def flush() -> None:
@@ -230,6 +243,16 @@ class Trainer:
                 flush()
                 ckpt.save(state, step, loader, self.meta(step))
                 last_saved = step
+            if step < self.total_steps and preemption.reached(step, ckpt.latest):
+                # Save this step on every process, keep every metric read so far, then stop.
+                flush()
+                write_window(step)
+                if last_saved != step:
+                    ckpt.save(state, step, loader, self.meta(step))
+                ckpt.wait()
+                bar.close()
+                where = os.path.join(self.workdir, checkpoints.LATEST_DIR)
+                raise Preempted(config.stage, step, where, preemption.cause or "preemption notice")
         flush()
         bar.close()
         if _is_primary() and self.total_steps > start:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,6 +46,38 @@ def _same_quantizer(a: str, b: str) -> None:
         np.testing.assert_allclose(qb[key], qa[key], rtol=1e-6, atol=1e-7, err_msg=key)
 
 
+def command(data_dir: str, workdir: str, steps: int, every_steps: int) -> list[str]:
+    """`_config(data_dir, steps)` as a command line, checkpoints every `every_steps` steps."""
+    return [
+        sys.executable,
+        "-m",
+        "labram_jax.main",
+        "--config=configs/demo_tokenizer.py",
+        f"--workdir={workdir}",
+        f"--config.data.data_dir={data_dir}",
+        "--config.data.train=demo/tuab:train",
+        "--config.data.validation=",
+        "--config.tokenizer.width=100",
+        "--config.tokenizer.num_heads=4",
+        "--config.tokenizer.encoder_depth=1",
+        "--config.tokenizer.decoder_depth=1",
+        "--config.tokenizer.num_codes=16",
+        "--config.tokenizer.code_dim=8",
+        "--config.optim.batch_size=8",
+        "--config.tokenizer.continuous_steps=1",
+        "--config.tokenizer.restart_threshold=0.9",
+        "--config.tokenizer.restart_decay=0.5",
+        "--config.optim.epochs=1",
+        "--config.optim.warmup_epochs=0",
+        "--config.optim.warmup_steps=1",
+        f"--config.max_steps={steps}",
+        "--config.log.every_steps=1",
+        "--config.log.progress=False",
+        f"--config.checkpoint.every_steps={every_steps}",
+        "--config.eval.every_epochs=0",
+    ]
+
+
 def test_stop_and_restart_gives_the_same_losses(demo_data_dir, tmp_path):
     reference = str(tmp_path / "reference")
     run(_config(demo_data_dir, 6), reference)
@@ -65,41 +98,54 @@ def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp
     reference = str(tmp_path / "reference")
     run(_config(demo_data_dir, 9), reference)
     workdir = str(tmp_path / "killed")
-    args = [sys.executable, "-m", "labram_jax.main", "--config=configs/demo_tokenizer.py", f"--workdir={workdir}"]
-    overrides = [
-        f"--config.data.data_dir={demo_data_dir}",
-        "--config.data.train=demo/tuab:train",
-        "--config.data.validation=",
-        "--config.tokenizer.width=100",
-        "--config.tokenizer.num_heads=4",
-        "--config.tokenizer.encoder_depth=1",
-        "--config.tokenizer.decoder_depth=1",
-        "--config.tokenizer.num_codes=16",
-        "--config.tokenizer.code_dim=8",
-        "--config.optim.batch_size=8",
-        "--config.tokenizer.continuous_steps=1",
-        "--config.tokenizer.restart_threshold=0.9",
-        "--config.tokenizer.restart_decay=0.5",
-        "--config.optim.epochs=1",
-        "--config.optim.warmup_epochs=0",
-        "--config.optim.warmup_steps=1",
-        "--config.max_steps=9",
-        "--config.log.every_steps=1",
-        "--config.log.progress=False",
-        "--config.checkpoint.every_steps=3",
-        "--config.eval.every_epochs=0",
-    ]
+    args = command(demo_data_dir, workdir, steps=9, every_steps=3)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    proc = subprocess.Popen(args + overrides, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = os.path.join(workdir, "checkpoints", "3")
     deadline = time.time() + 300
     while not os.path.isdir(first) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)  # wherever it is: training step 4-6, or in the middle of a save
     proc.wait()
-    done = subprocess.run(args + overrides, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "resuming from step" in done.stdout
+    ref, res = _losses(reference), _losses(workdir)
+    assert sorted(res) == list(range(1, 10))
+    np.testing.assert_allclose([res[s] for s in range(1, 10)], [ref[s] for s in range(1, 10)], rtol=1e-6)
+    _same_quantizer(reference, workdir)
+
+
+def test_sigterm_saves_at_the_next_step_and_the_same_command_resumes_exactly(demo_data_dir, tmp_path):
+    reference = str(tmp_path / "reference")
+    run(_config(demo_data_dir, 9), reference)
+    workdir = str(tmp_path / "preempted")
+    args = command(demo_data_dir, workdir, steps=9, every_steps=100)  # no periodic save before the end
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = os.path.join(workdir, "metrics.jsonl")
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:  # until step 2 is logged: training is under way
+        if os.path.isfile(metrics) and len(open(metrics).read().splitlines()) >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)  # a second notice, typically while the checkpoint is written
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 143, out[-3000:]
+    stopped = re.search(r"\[tokenizer\] preempted \(SIGTERM\) at step (\d+): checkpoint saved in (\S+);", out)
+    assert stopped, out[-3000:]
+    step = int(stopped.group(1))
+    assert 2 <= step < 9 and stopped.group(2) == os.path.join(workdir, "checkpoints")
+    saved = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+    assert saved == [step]  # exactly the step it stopped at, complete
+    assert sorted(_losses(workdir)) == list(range(1, step + 1))  # every step's metrics written
+
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"resuming from step {step} of 9" in done.stdout
     ref, res = _losses(reference), _losses(workdir)
     assert sorted(res) == list(range(1, 10))
     np.testing.assert_allclose([res[s] for s in range(1, 10)], [ref[s] for s in range(1, 10)], rtol=1e-6)
