@@ -1,6 +1,10 @@
 """Runs one tiny stage and prints its losses as JSON (for the multi-device and multi-process tests).
 
 python -m tests.train.run_tiny STAGE DATA_DIR WORKDIR DATA,FSDP,TENSOR [PROCESS_ID NUM_PROCESSES PORT]
+    [--steps=N] [--tokenizer=DIR]
+
+`--steps` (default 3) trains that many steps (a workdir with a checkpoint resumes); `--tokenizer` is the
+tokenizer checkpoint of a `pretrain` stage.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import sys
 
 
 def main(argv: list[str]) -> None:
+    options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--"))
+    argv = [a for a in argv if not a.startswith("--")]
     stage, data_dir, workdir, mesh = argv[:4]
     import jax
 
@@ -22,7 +28,9 @@ def main(argv: list[str]) -> None:
     from labram_jax.train.metric_writers import read_metrics
     from tests.train.tiny_configs import tiny_config
 
-    config = tiny_config(stage, data_dir, steps=3)
+    config = tiny_config(stage, data_dir, steps=int(options.get("steps", 3)))
+    if "tokenizer" in options:
+        config.tokenizer.checkpoint = options["tokenizer"]
     config.data.shuffle = False  # the same examples in every global batch, whatever the process count
     data, fsdp, tensor = map(int, mesh.split(","))
     config.mesh.update(dict(data=data, fsdp=fsdp, tensor=tensor))

@@ -1,9 +1,11 @@
-"""The same loop on 1 device, on 8 fake devices (data x fsdp x tensor) and on 2 processes gives the same losses."""
+"""The same loop on 1 device, on 8 fake devices (data x fsdp x tensor) and on 2 processes gives the same losses;
+checkpoints move between meshes and process counts (resume, restore, fine-tune)."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -21,9 +23,10 @@ pytestmark = pytest.mark.slow  # whole training runs or subprocesses: `-m "not s
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _single(stage: str, data_dir: str, workdir: str) -> tuple[list[float], dict, dict]:
-    config = tiny_config(stage, data_dir, steps=3)
+def _single(stage: str, data_dir: str, workdir: str, steps: int = 3, **fields) -> tuple[list[float], dict, dict]:
+    config = tiny_config(stage, data_dir, steps=steps)
     config.data.shuffle = False
+    config.update(fields)
     results = run(config, workdir)
     losses = [r["loss"] for r in read_metrics(workdir) if r["split"] == "train"]
     return losses, results.get("test", {}), quantizer_state(workdir) if stage == "tokenizer" else {}
@@ -35,20 +38,27 @@ def _parse(stdout: str) -> dict:
     return json.loads(lines[-1][len("RESULT ") :])
 
 
+def _on_eight_devices(*args: str) -> dict:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    cmd = [sys.executable, "-m", "tests.train.run_tiny", *args]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return _parse(out.stdout)
+
+
+def _params(workdir: str) -> dict:
+    import jax
+
+    import labram_jax
+
+    flat = jax.tree_util.tree_flatten_with_path(labram_jax.load(workdir).variables["params"])[0]
+    return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
+
+
 @pytest.mark.parametrize("stage", ["finetune_tuab", "tokenizer"])
 def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
     losses, test, quantizer = _single(stage, demo_data_dir, str(tmp_path / "one"))
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.train.run_tiny", stage, demo_data_dir, str(tmp_path / "eight"), "2,2,2"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stderr[-4000:]
-    result = _parse(out.stdout)
+    result = _on_eight_devices(stage, demo_data_dir, str(tmp_path / "eight"), "2,2,2")
     assert result["devices"] == 8
     np.testing.assert_allclose(result["losses"], losses, rtol=2e-5)
     for label, metrics in test.items():
@@ -60,6 +70,33 @@ def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
         assert result["quantizer"]["restarts"] == quantizer["restarts"]
         np.testing.assert_allclose(result["quantizer"]["codebook"], quantizer["codebook"], atol=2e-5)
         np.testing.assert_allclose(result["quantizer"]["restart_usage"], quantizer["restart_usage"], atol=1e-6)
+
+
+def test_an_eight_device_checkpoint_resumes_on_one_device_and_on_another_mesh(demo_data_dir, tmp_path):
+    reference, _, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "one"), steps=6)
+    saved = str(tmp_path / "saved")
+    _on_eight_devices("finetune_tuab", demo_data_dir, saved, "2,2,2")  # steps 1-3 on data x fsdp x tensor
+    for name in ("on_one", "on_fsdp4_tensor2"):
+        shutil.copytree(saved, tmp_path / name)
+    resumed, _, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "on_one"), steps=6)  # steps 4-6
+    np.testing.assert_allclose(resumed, reference, rtol=2e-5)
+    moved = _on_eight_devices("finetune_tuab", demo_data_dir, str(tmp_path / "on_fsdp4_tensor2"), "1,4,2", "--steps=6")
+    np.testing.assert_allclose(moved["losses"], reference, rtol=2e-5)
+
+
+def test_a_pretraining_checkpoint_from_eight_devices_fine_tunes_on_one(demo_data_dir, tmp_path, capsys):
+    tokenizer, pretrain = str(tmp_path / "tokenizer"), str(tmp_path / "pretrain")
+    _on_eight_devices("tokenizer", demo_data_dir, tokenizer, "2,2,2")
+    _on_eight_devices("pretrain", demo_data_dir, pretrain, "1,4,2", f"--tokenizer={tokenizer}")
+    losses, test, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "tuned"), init_checkpoint=pretrain)
+    assert f"initialised backbone from pretrain checkpoint {pretrain}" in capsys.readouterr().out
+    assert len(losses) == 3 and np.all(np.isfinite(losses)) and test
+    # The backbone is the pod's student backbone, moved by 3 small optimiser steps (lr <= 1e-3 each).
+    tuned, pre = _params(str(tmp_path / "tuned")), _params(pretrain)
+    backbone = {k: v for k, v in tuned.items() if k.startswith("['backbone']")}
+    assert backbone and max(np.abs(pre["['student']" + k]).max() for k in backbone) > 0.05
+    for key, value in backbone.items():
+        np.testing.assert_allclose(value, pre["['student']" + key], atol=0.01, err_msg=key)
 
 
 def _free_port() -> int:
@@ -106,3 +143,13 @@ def test_two_processes_match_one(demo_data_dir, tmp_path):
         assert result["test"][label]["examples"] == metrics["examples"]
         for key, value in metrics.items():
             assert result["test"][label][key] == pytest.approx(value, rel=1e-4, abs=1e-5), key
+    # Saved by two processes, restored by one: the parameters of the one-process run, up to what float32
+    # reduction order does through Adam (each step moves a parameter by at most ~lr = 1e-3, whatever the
+    # gradient's size, so gradients near 0 can differ by a step), and it fine-tunes.
+    two, one = _params(str(tmp_path / "two")), _params(str(tmp_path / "one"))
+    assert two.keys() == one.keys()
+    for key in one:
+        np.testing.assert_allclose(two[key], one[key], atol=3e-3, err_msg=key)
+    assert np.mean([np.abs(two[k] - one[k]).mean() for k in one]) < 1e-4  # typically far closer
+    more, _, _ = _single("finetune_tuev", demo_data_dir, str(tmp_path / "more"), init_checkpoint=str(tmp_path / "two"))
+    assert len(more) == 3 and np.all(np.isfinite(more))
