@@ -55,10 +55,21 @@ def _params(workdir: str) -> dict:
     return {jax.tree_util.keystr(k): np.asarray(v) for k, v in flat}
 
 
+@pytest.fixture(scope="module")
+def eight_device_runs(demo_data_dir, tmp_path_factory) -> dict[str, tuple[str, dict]]:
+    """`{stage: (workdir, result)}` of 3 steps on 8 fake devices (2 x 2 x 2), shared by the tests below."""
+    root = tmp_path_factory.mktemp("eight")
+    runs = {}
+    for stage in ("finetune_tuab", "tokenizer"):
+        workdir = str(root / stage)
+        runs[stage] = (workdir, _on_eight_devices(stage, demo_data_dir, workdir, "2,2,2"))
+    return runs
+
+
 @pytest.mark.parametrize("stage", ["finetune_tuab", "tokenizer"])
-def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
+def test_eight_fake_devices_match_one(stage, demo_data_dir, eight_device_runs, tmp_path):
     losses, test, quantizer = _single(stage, demo_data_dir, str(tmp_path / "one"))
-    result = _on_eight_devices(stage, demo_data_dir, str(tmp_path / "eight"), "2,2,2")
+    result = eight_device_runs[stage][1]
     assert result["devices"] == 8
     np.testing.assert_allclose(result["losses"], losses, rtol=2e-5)
     for label, metrics in test.items():
@@ -72,10 +83,11 @@ def test_eight_fake_devices_match_one(stage, demo_data_dir, tmp_path):
         np.testing.assert_allclose(result["quantizer"]["restart_usage"], quantizer["restart_usage"], atol=1e-6)
 
 
-def test_an_eight_device_checkpoint_resumes_on_one_device_and_on_another_mesh(demo_data_dir, tmp_path):
+def test_an_eight_device_checkpoint_resumes_on_one_device_and_on_another_mesh(
+    demo_data_dir, eight_device_runs, tmp_path
+):
     reference, _, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "one"), steps=6)
-    saved = str(tmp_path / "saved")
-    _on_eight_devices("finetune_tuab", demo_data_dir, saved, "2,2,2")  # steps 1-3 on data x fsdp x tensor
+    saved = eight_device_runs["finetune_tuab"][0]  # steps 1-3 on data x fsdp x tensor
     for name in ("on_one", "on_fsdp4_tensor2"):
         shutil.copytree(saved, tmp_path / name)
     resumed, _, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "on_one"), steps=6)  # steps 4-6
@@ -84,9 +96,10 @@ def test_an_eight_device_checkpoint_resumes_on_one_device_and_on_another_mesh(de
     np.testing.assert_allclose(moved["losses"], reference, rtol=2e-5)
 
 
-def test_a_pretraining_checkpoint_from_eight_devices_fine_tunes_on_one(demo_data_dir, tmp_path, capsys):
-    tokenizer, pretrain = str(tmp_path / "tokenizer"), str(tmp_path / "pretrain")
-    _on_eight_devices("tokenizer", demo_data_dir, tokenizer, "2,2,2")
+def test_a_pretraining_checkpoint_from_eight_devices_fine_tunes_on_one(
+    demo_data_dir, eight_device_runs, tmp_path, capsys
+):
+    tokenizer, pretrain = eight_device_runs["tokenizer"][0], str(tmp_path / "pretrain")
     _on_eight_devices("pretrain", demo_data_dir, pretrain, "1,4,2", f"--tokenizer={tokenizer}")
     losses, test, _ = _single("finetune_tuab", demo_data_dir, str(tmp_path / "tuned"), init_checkpoint=pretrain)
     assert f"initialised backbone from pretrain checkpoint {pretrain}" in capsys.readouterr().out
