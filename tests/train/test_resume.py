@@ -94,9 +94,16 @@ def test_stop_and_restart_gives_the_same_losses(demo_data_dir, tmp_path):
     assert again["steps"] == 6
 
 
-def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp_path):
-    reference = str(tmp_path / "reference")
+@pytest.fixture(scope="module")
+def nine_steps(demo_data_dir, tmp_path_factory) -> str:
+    """An uninterrupted 9-step run: what every interrupted run must reproduce."""
+    reference = str(tmp_path_factory.mktemp("reference"))
     run(_config(demo_data_dir, 9), reference)
+    return reference
+
+
+def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, nine_steps, tmp_path):
+    reference = nine_steps
     workdir = str(tmp_path / "killed")
     args = command(demo_data_dir, workdir, steps=9, every_steps=3)
     env = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -116,9 +123,8 @@ def test_killed_run_resumes_from_the_last_complete_checkpoint(demo_data_dir, tmp
     _same_quantizer(reference, workdir)
 
 
-def test_sigterm_saves_at_the_next_step_and_the_same_command_resumes_exactly(demo_data_dir, tmp_path):
-    reference = str(tmp_path / "reference")
-    run(_config(demo_data_dir, 9), reference)
+def test_sigterm_saves_at_the_next_step_and_the_same_command_resumes_exactly(demo_data_dir, nine_steps, tmp_path):
+    reference = nine_steps
     workdir = str(tmp_path / "preempted")
     args = command(demo_data_dir, workdir, steps=9, every_steps=100)  # no periodic save before the end
     env = dict(os.environ, JAX_PLATFORMS="cpu")
