@@ -33,17 +33,15 @@ def pretrain_tokenizer(config: ml_collections.ConfigDict, tokenizer: ml_collecti
     return factory.tokenizer_model(default), "the official VQ-NSP; --config.tokenizer.checkpoint=DIR sizes yours"
 
 
-def models_of(
-    config: ml_collections.ConfigDict, tokenizer: ml_collections.ConfigDict | None = None
-) -> list[tuple[str, str | None, object]]:
-    """(description, official model name or None, module) of every model the config's stage uses;
-    `tokenizer`: the architecture of the tokenizer a pre-training stage will get (pipelines)."""
+def models_of(config: ml_collections.ConfigDict, frozen: VQNSP | None = None) -> list[tuple[str, str | None, object]]:
+    """(description, official model name or None, module) of every model the config's stage uses; `frozen`:
+    a pre-training stage's tokenizer (default: `pretrain_tokenizer(config)`)."""
     stage = config.stage
     if stage == "tokenizer":
         return [("VQ-NSP tokenizer", "vqnsp_encoder_base_decoder_3x200x12", factory.tokenizer_model(config))]
     size = config.model.size
     if stage == "pretrain":
-        frozen, _ = pretrain_tokenizer(config, tokenizer)
+        frozen = frozen if frozen is not None else pretrain_tokenizer(config)[0]
         return [
             (
                 "masked EEG model (student + lm_head)",
@@ -105,7 +103,8 @@ def summarize(config: ml_collections.ConfigDict, tokenizer: ml_collections.Confi
                 trained = stage.tokenizer
         return "\n".join(lines)
     lines = [f"stage: {config.stage}" + (f", model size: {config.model.size}" if "model" in config else "")]
-    models = models_of(config, tokenizer)
+    frozen, source = pretrain_tokenizer(config, tokenizer) if config.stage == "pretrain" else (None, "")
+    models = models_of(config, frozen)
     resized = _resized(config, models)
     for description, official, model in models:
         count = factory.param_count(factory.abstract_variables(model))
@@ -116,5 +115,5 @@ def summarize(config: ml_collections.ConfigDict, tokenizer: ml_collections.Confi
             line += f"  ({verdict} official {official})"
         lines.append(line)
     if config.stage == "pretrain":
-        lines.append(f"  (the tokenizer's architecture: {pretrain_tokenizer(config, tokenizer)[1]})")
+        lines.append(f"  (the tokenizer's architecture: {source})")
     return "\n".join(lines)

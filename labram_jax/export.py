@@ -73,24 +73,14 @@ def _name_templates(model: str) -> dict[tuple[str, ...], tuple[str, str]]:
     return templates
 
 
-def _flat(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, (*prefix, key)))
-        else:
-            out[(*prefix, key)] = value
-    return out
-
-
 def export_state_dict(variables: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], list]:
     """`(official state dict, the variables left out)` of a model's variables."""
-    from labram_jax.convert.mapping import official_shape
+    from labram_jax.convert.mapping import flat_variables, official_shape
     from labram_jax.models import official_names
 
     templates = _name_templates(official_model(spec))
     state, left_out = {}, []
-    for key, value in _flat(variables).items():
+    for key, value in flat_variables(variables).items():
         if key[0] == "quantizer" and key[-1] in OURS_ONLY:
             left_out.append("/".join(key))
             continue

@@ -184,7 +184,8 @@ def model_spec(arch: Architecture) -> dict[str, Any]:
     return spec_from_config("finetune", model, num_outputs=arch.num_outputs)
 
 
-def _flat(tree: Mapping[str, Any]) -> dict[Key, Any]:
+def flat_variables(tree: Mapping[str, Any]) -> dict[Key, Any]:
+    """`{(collection, *path): leaf}` of a variables tree (import and export both walk it)."""
     return {
         tuple(getattr(k, "key", k) for k in path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
     }
@@ -237,7 +238,7 @@ def fresh_variables(model: nn.Module, keys: Sequence[Key]) -> dict[Key, np.ndarr
 
     def wanted(rng: jax.Array) -> list[jax.Array]:
         # Returning only these leaves lets XLA drop the rest of the init: seconds instead of a full compile.
-        flat = _flat(nn.meta.unbox(init(rng)))
+        flat = flat_variables(nn.meta.unbox(init(rng)))
         return [flat[key] for key in keys]
 
     return {key: np.asarray(value) for key, value in zip(keys, jax.jit(wanted)(jax.random.PRNGKey(0)))}
@@ -394,7 +395,7 @@ def map_state_dict(
     allow_unexpected: Sequence[str] = (),
 ) -> Mapped:
     """Every official tensor to its variable (layout changed, dtype of the variable), validated."""
-    abstract = _flat(nn.meta.unbox(factory.abstract_variables(model)))
+    abstract = flat_variables(nn.meta.unbox(factory.abstract_variables(model)))
     found = _sort(tensors, arch, abstract)
     let_go, reinit, errors = _let_go(found, tensors, allow_missing, allow_unexpected)
     if errors:

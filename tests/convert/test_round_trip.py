@@ -26,8 +26,8 @@ def test_every_tensor_lands_in_its_variable(model):
     assert done.result.let_go == [] and done.result.unused_patterns == []
     assert len(done.result.mapped) == len(sd)
 
-    abstract = mapping._flat(nn.meta.unbox(factory.abstract_variables(done.model)))
-    converted = mapping._flat(done.result.variables)
+    abstract = mapping.flat_variables(nn.meta.unbox(factory.abstract_variables(done.model)))
+    converted = mapping.flat_variables(done.result.variables)
     assert converted.keys() == abstract.keys(), "variables without a tensor, or tensors without a variable"
     for key, leaf in abstract.items():
         assert converted[key].shape == leaf.shape and converted[key].dtype == leaf.dtype, key
