@@ -9,6 +9,11 @@ every official tensor. The result is what `labram_jax.load` reads, fine-tuning r
 Official -> kind: `labram-base.pth` and any `NeuralTransformerForMEM` state dict (`student.*`, `lm_head.*`,
 `projection_head.*`) -> `pretrain`; `labram_<size>_patch200_200` fine-tuned models -> `finetune`;
 `vqnsp.pth` -> `tokenizer`.
+
+braindecode's `braindecode.models.Labram` state dicts (told apart by their names: `position_embedding`,
+`temporal_embedding`, `patch_embed.temporal_conv.*`, `final_layer.*`) are renamed to the official
+fine-tuning layout first (`braindecode_names`) and convert as `finetune`; `--allow_missing` /
+`--allow_unexpected` patterns may then name the file's braindecode tensors.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import flax.linen as nn
 import numpy as np
 
 from labram_jax import checkpoints
-from labram_jax.convert import mapping
+from labram_jax.convert import braindecode_names, mapping
 from labram_jax.convert.safe_load import (
     ConversionError,
     UnsafeCheckpointError,
@@ -52,6 +57,9 @@ class Converted:
     model: nn.Module
     result: mapping.Mapped
     prefix_added: str | None
+    layout: str = "official"  # or "braindecode"
+    file_names: dict[str, str] = dataclasses.field(default_factory=dict)  # official name -> the file's name
+    layout_notes: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # what the renaming dropped
 
 
 def convert_state_dict(
@@ -61,10 +69,13 @@ def convert_state_dict(
     allow_missing: Sequence[str] = (),
     allow_unexpected: Sequence[str] = (),
 ) -> Converted:
-    """Official-layout tensors (names as in the file) -> our variables, in memory; `source` names the file
-    in error messages. Raises `ConversionError` listing every unknown, missing or mis-shaped tensor."""
+    """Official-layout or braindecode-layout tensors (names as in the file) -> our variables, in memory;
+    `source` names the file in error messages. Raises `ConversionError` listing every unknown, missing or
+    mis-shaped tensor."""
     if kind not in ("auto",) + mapping.KINDS:
         raise ConversionError(f"--kind {kind!r} is not one of auto, {', '.join(mapping.KINDS)}")
+    if braindecode_names.is_braindecode(tensors, source):
+        return _convert_braindecode(tensors, source, kind, allow_missing, allow_unexpected)
     prefix_added = None
     if mapping.add_student_prefix(tensors):
         prefix_added = mapping.STUDENT
@@ -74,6 +85,39 @@ def convert_state_dict(
     model = checkpoints.build_model({"model_spec": spec})
     result = mapping.map_state_dict(tensors, arch, model, source, allow_missing, allow_unexpected)
     return Converted(arch, spec, model, result, prefix_added)
+
+
+def _convert_braindecode(
+    tensors: Mapping[str, np.ndarray],
+    source: str,
+    kind: str,
+    allow_missing: Sequence[str],
+    allow_unexpected: Sequence[str],
+) -> Converted:
+    """A braindecode `Labram` state dict, renamed to the official layout; the user's patterns may name
+    either layout, and the report gives them back as written."""
+    official, file_names, notes = braindecode_names.to_official(tensors, source)
+    patterns = {braindecode_names.official_name(p): p for p in [*allow_missing, *allow_unexpected]}
+    try:
+        done = convert_state_dict(
+            official,
+            source,
+            kind,
+            [braindecode_names.official_name(p) for p in allow_missing],
+            [braindecode_names.official_name(p) for p in allow_unexpected],
+        )
+    except ConversionError as err:
+        raise ConversionError(
+            f"{err}\n(This file is in braindecode's Labram layout; the names above are their official "
+            f"equivalents: {braindecode_names.RENAMES_NOTE}.)"
+        ) from err
+    result = done.result
+    for entry in result.mapped + result.let_go:
+        entry["file"] = file_names.get(entry["official"]) or braindecode_names.braindecode_name(entry["official"])
+        if "pattern" in entry:
+            entry["pattern"] = patterns.get(entry["pattern"], entry["pattern"])
+    result.unused_patterns = [patterns.get(p, p) for p in result.unused_patterns]
+    return dataclasses.replace(done, layout=braindecode_names.LAYOUT, file_names=file_names, layout_notes=notes)
 
 
 def convert(
@@ -102,6 +146,7 @@ def convert(
         "wrapper": state.wrapper,
         "prefix_removed": state.prefix_removed,
         "prefix_added": done.prefix_added,
+        "layout": done.layout,
         "official_architecture": arch.official_model,
     }
     meta = checkpoints.meta_for_spec(done.spec, step=0, source=source)
@@ -123,8 +168,9 @@ def convert(
         },
         "let_go": result.let_go,
         "unused_patterns": result.unused_patterns,
+        "layout_notes": done.layout_notes,
         "mapped": [
-            {**entry, "dtype": state.dtypes.get(_file_name(entry["official"], done.prefix_added))}
+            {**entry, "dtype": state.dtypes.get(entry.get("file") or _file_name(entry["official"], done.prefix_added))}
             for entry in result.mapped
         ],
     }

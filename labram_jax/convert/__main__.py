@@ -14,10 +14,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m labram_jax.convert",
         description="Convert an official LaBraM PyTorch checkpoint (.pth read with torch.load(weights_only=True), "
-        "or .safetensors) into a labram_jax checkpoint directory that labram_jax.load, fine-tuning and "
-        "pre-training restore.",
+        "or .safetensors), or a braindecode Labram state dict (told apart by its tensor names), into a labram_jax "
+        "checkpoint directory that labram_jax.load, fine-tuning and pre-training restore.",
     )
-    parser.add_argument("--checkpoint", required=True, help="the official file: .pth/.pt/.bin or .safetensors")
+    parser.add_argument("--checkpoint", required=True, help="the file: .pth/.pt/.bin or .safetensors")
     parser.add_argument("--out", required=True, help="a new (or empty) directory for the converted checkpoint")
     parser.add_argument(
         "--kind",
@@ -30,15 +30,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         nargs="+",
         default=[],
         metavar="PATTERN",
-        help="official names (shell-style patterns) the file may lack or hold mis-shaped; their "
-        "variables are initialised fresh (a missing head.* leaves no head)",
+        help="tensor names (shell-style patterns; official names, or a braindecode file's own) the file may lack "
+        "or hold mis-shaped; their variables are initialised fresh (a missing head.* leaves no head)",
     )
     parser.add_argument(
         "--allow_unexpected",
         nargs="+",
         default=[],
         metavar="PATTERN",
-        help="official names (shell-style patterns) of file tensors to drop, e.g. 'head.*'",
+        help="tensor names (shell-style patterns; official names, or a braindecode file's own) of file tensors "
+        "to drop, e.g. 'head.*'",
     )
     return parser.parse_args(argv)
 
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     head = ""
     if report["kind"] == "finetune":
         head = f", {arch['num_outputs']}-output head" if arch["num_outputs"] else ", no task head"
+    if report["source"]["layout"] != "official":
+        head += f", from the {report['source']['layout']} Labram layout"
     print(
         f"converted {report['source']['file']}\n"
         f"  kind {report['kind']} ({arch['official_model']}{head}), {report['parameters']:,} parameters "

@@ -96,9 +96,48 @@ def check_batch(batch_size: int, grad_accum_steps: int, mesh: Mesh, field: str =
 
 
 def shardings_of(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> Any:
-    """NamedShardings of a tree of logically partitioned (boxed) abstract values; unboxed leaves replicate."""
+    """NamedShardings of a tree of logically partitioned (boxed) abstract values; unboxed leaves replicate.
+
+    A dimension that the mesh axes of its rule do not divide is replicated instead (`divisible_spec`): Base's
+    200-wide embedding on fsdp=16, say. `indivisible` lists where that happens."""
     specs = nn.get_partition_spec(abstract_boxed)
-    return nn.logical_to_mesh_sharding(specs, mesh, rules)
+    shardings = nn.logical_to_mesh_sharding(specs, mesh, rules)
+    shapes = unbox(abstract_boxed)
+
+    def even(sharding: NamedSharding, abstract: Any) -> NamedSharding:
+        spec = divisible_spec(sharding.spec, abstract.shape, mesh)
+        return sharding if spec == sharding.spec else NamedSharding(mesh, spec)
+
+    return jax.tree.map(
+        even,
+        shardings,
+        shapes,
+        is_leaf=lambda x: isinstance(x, NamedSharding),
+    )
+
+
+def _axes_size(axes: Any, mesh: Mesh) -> int:
+    if axes is None:
+        return 1
+    return math.prod(mesh.shape[a] for a in ((axes,) if isinstance(axes, str) else axes))
+
+
+def divisible_spec(spec: PartitionSpec, shape: Sequence[int], mesh: Mesh) -> PartitionSpec:
+    """`spec` with every dimension that its mesh axes do not divide evenly left unsharded."""
+    return PartitionSpec(*(None if dim % _axes_size(a, mesh) else a for a, dim in zip(spec, shape)))
+
+
+def indivisible(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> list[tuple[str, tuple, Any]]:
+    """`(variable path, shape, the spec its rules asked for)` of every variable `shardings_of` replicates in
+    part because a dimension does not divide over its mesh axes."""
+    specs = nn.logical_to_mesh_sharding(nn.get_partition_spec(abstract_boxed), mesh, rules)
+    shapes = unbox(abstract_boxed)
+    found = []
+    flat_specs = jax.tree_util.tree_leaves_with_path(specs, is_leaf=lambda x: isinstance(x, NamedSharding))
+    for (path, sharding), shape in zip(flat_specs, jax.tree.leaves(shapes)):
+        if divisible_spec(sharding.spec, shape.shape, mesh) != sharding.spec:
+            found.append((jax.tree_util.keystr(path, simple=True, separator="/"), shape.shape, sharding.spec))
+    return found
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -1,0 +1,205 @@
+"""A config's real train and eval steps, lowered and compiled ahead of time on any devices.
+
+The state functions are built exactly as the training loop builds them (`step_builder`), outside the mesh
+context: building the state runs eager ops (`PRNGKey`), which compile-only TPU devices cannot execute.
+Lowering happens under the mesh and the logical-axis rules, as in the loop. Nothing is allocated: the
+state, batch and frozen inputs are `ShapeDtypeStruct`s carrying their shardings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+
+from labram_jax import dry_run, layout
+from labram_jax.config_errors import ConfigError
+from labram_jax.data import loaders
+from labram_jax.models import factory
+from labram_jax.planning.collectives import collectives
+from labram_jax.train import datasets as train_data
+from labram_jax.train import sharding as shd
+from labram_jax.train import step_builder, task_from_data
+from labram_jax.train.stages import make_stage
+from labram_jax.train.stages.pretrain import PretrainStage
+from labram_jax.train.stages.tokenizer import resolve_continuous_steps
+
+PLAN_STEPS_PER_EPOCH = 1000
+"""Steps per epoch the lr schedule is built with when planning: only schedule constants depend on it."""
+
+
+@dataclasses.dataclass
+class CompiledStep:
+    """What XLA reports of one compiled step, per device."""
+
+    compile_seconds: float
+    arguments: int
+    outputs: int
+    aliased: int
+    temporaries: int
+    generated_code: int
+    flops: float
+    bytes_accessed: float
+    collectives: list[dict]
+
+    @property
+    def total(self) -> int:
+        """Peak bytes the step holds on a device: its arguments, the outputs not written in place of a
+        donated argument, its temporaries and its code."""
+        return self.arguments + self.outputs - self.aliased + self.temporaries + self.generated_code
+
+
+@dataclasses.dataclass
+class Program:
+    """A config planned on a mesh: the per-device sizes of what the train step takes, and both steps."""
+
+    config: ml_collections.ConfigDict
+    mesh: jax.sharding.Mesh
+    global_batch: int
+    micro_batch: int
+    eval_batch: int
+    per_device: dict[str, int]
+    """Bytes per device of `params`, `optimizer`, `model_state` (non-gradient collections, step, rng),
+    `frozen` (the tokenizer during pre-training) and `batch`."""
+    param_count: int
+    train: CompiledStep | None = None
+    eval: CompiledStep | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, list[str]]:
+    """The config as the loop would run it, without its dataset: "auto" task fields and epoch-counted
+    quantiser steps are filled with stand-ins that do not change the program's shapes."""
+    notes = []
+    config = ml_collections.ConfigDict(config.to_dict())
+    if config.stage in ("pipeline", "evaluate"):
+        raise ConfigError(
+            f"config field stage={config.stage!r}: plan one training stage at a time (tokenizer, pretrain or "
+            "finetune), e.g. the config file of that stage"
+        )
+    if config.stage == "finetune" and config.task.num_outputs == task_from_data.NUM_OUTPUTS_AUTO:
+        try:
+            config = task_from_data.resolve(config)
+        except ConfigError:
+            config.task.num_outputs = 1
+            notes.append("task head sized 1 (config.task.num_outputs is auto and the dataset is not here)")
+    config = resolve_continuous_steps(config, PLAN_STEPS_PER_EPOCH)
+    return config, notes
+
+
+def _stage(config: ml_collections.ConfigDict, notes: list[str]):
+    if config.stage != "pretrain":
+        return make_stage(config)
+    tokenizer, source = dry_run.pretrain_tokenizer(config)
+    notes.append(f"frozen tokenizer: {source}")
+    PretrainStage.validate(config)
+    return PretrainStage(config, tokenizer)
+
+
+def _abstract_batch(config: ml_collections.ConfigDict, batch: int, keys: Sequence[str], sharding) -> dict:
+    data = config.data
+    example = factory.example_batch(1, data.max_channels, data.max_patches)
+    regression = config.stage == "finetune" and config.task.kind == "regression"
+    example[layout.LABEL] = np.zeros((1,), np.float32 if regression else np.int32)
+    example[loaders.VALID] = np.zeros((1,), bool)
+    example[loaders.INDEX] = np.zeros((1,), np.int32)
+    return {k: jax.ShapeDtypeStruct((batch,) + example[k].shape[1:], example[k].dtype, sharding=sharding) for k in keys}
+
+
+def per_device_bytes(tree: Any) -> int:
+    """Bytes one device holds of a tree of sharded `ShapeDtypeStruct`s (the largest shard, for uneven ones)."""
+    total = 0
+    for leaf in jax.tree.leaves(tree):
+        shape = leaf.sharding.shard_shape(leaf.shape) if leaf.sharding is not None else leaf.shape
+        total += math.prod(shape) * np.dtype(leaf.dtype).itemsize
+    return total
+
+
+def _analyse(compiled: Any, seconds: float) -> CompiledStep:
+    memory = compiled.memory_analysis()
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
+    return CompiledStep(
+        compile_seconds=seconds,
+        arguments=int(memory.argument_size_in_bytes),
+        outputs=int(memory.output_size_in_bytes),
+        aliased=int(memory.alias_size_in_bytes),
+        temporaries=int(memory.temp_size_in_bytes),
+        generated_code=int(memory.generated_code_size_in_bytes),
+        flops=float(cost.get("flops", float("nan"))),
+        bytes_accessed=float(cost.get("bytes accessed", float("nan"))),
+        collectives=collectives(compiled.as_text()),
+    )
+
+
+def _compile(fn: Any, args: tuple) -> CompiledStep:
+    start = time.perf_counter()
+    lowered = fn.lower(*args)
+    compiled = lowered.compile()
+    return _analyse(compiled, time.perf_counter() - start)
+
+
+def build(
+    config: ml_collections.ConfigDict, devices: Sequence[Any], *, train: bool = True, evaluate: bool = True
+) -> Program:
+    """Plans `config` (prepared) on `devices`: sizes, then the compiled train step and eval step."""
+    notes: list[str] = []
+    stage = _stage(config, notes)
+    mesh = shd.make_mesh(config.mesh, devices)
+    rules = shd.rules_of(config)
+    optim = config.optim
+    shd.check_batch(optim.batch_size, optim.grad_accum_steps, mesh)
+    eval_batch = train_data.eval_batch_size(config)
+    shd.check_batch(eval_batch, 1, mesh, field="config.data.eval_batch_size")
+
+    setup = step_builder.build_state(config, stage, mesh, rules, PLAN_STEPS_PER_EPOCH)
+    state = shd.abstract_with_shardings(setup.abstract_state, setup.state_shardings)
+    frozen = None
+    if isinstance(stage, PretrainStage):
+        init = factory.init_fn(stage.tokenizer, stage.example_batch())
+        boxed = jax.eval_shape(init, jax.random.PRNGKey(0))
+        frozen = shd.abstract_with_shardings(shd.unbox(boxed), shd.shardings_of(boxed, mesh, rules))
+    batch_sh = shd.batch_sharding(mesh)
+    batch = _abstract_batch(config, optim.batch_size, train_data.TRAIN_KEYS, batch_sh)
+    eval_inputs = _abstract_batch(config, eval_batch, train_data.EVAL_KEYS, batch_sh)
+
+    uneven = shd.indivisible(jax.eval_shape(stage.init_variables, jax.random.PRNGKey(0)), mesh, rules)
+    if uneven:
+        path, shape, spec = uneven[0]
+        notes.append(
+            f"{len(uneven)} variables are not split on some mesh axis because their dimension does not divide "
+            f"over it (e.g. {path} {shape}, asked {spec}); they are replicated on that axis"
+        )
+    program = Program(
+        config=config,
+        mesh=mesh,
+        global_batch=optim.batch_size,
+        micro_batch=optim.batch_size // optim.grad_accum_steps,
+        eval_batch=eval_batch,
+        per_device={
+            "params": per_device_bytes(state.params),
+            "optimizer": per_device_bytes(state.opt_state),
+            "model_state": per_device_bytes((state.extra, state.step, state.rng)),
+            "frozen": per_device_bytes(frozen),
+            "batch": per_device_bytes(batch),
+        },
+        param_count=sum(math.prod(x.shape) for x in jax.tree.leaves(state.params)),
+        notes=notes,
+    )
+    with jax.set_mesh(mesh), nn.logical_axis_rules(rules):
+        if train:
+            step = step_builder.jit_train_step(config, stage, setup, mesh, frozen)
+            program.train = _compile(step, (state, batch, frozen))
+        if evaluate:
+            step = step_builder.jit_eval_step(
+                stage, setup.state_shardings.params, setup.state_shardings.extra, mesh, frozen
+            )
+            program.eval = _compile(step, (state.params, state.extra, eval_inputs, frozen))
+    return program
