@@ -91,6 +91,7 @@ FINETUNE_RECIPES = {
     "base": dict(epochs=50, warmup_epochs=5, layer_decay=0.65, drop_path_rate=0.1),
     "large": dict(epochs=30, warmup_epochs=3, layer_decay=0.8, drop_path_rate=0.1),
     "huge": dict(epochs=30, warmup_epochs=3, layer_decay=0.8, drop_path_rate=0.2),
+    "giant": dict(epochs=30, warmup_epochs=3, layer_decay=0.8, drop_path_rate=0.2),  # ours: Huge's recipe
 }
 
 

@@ -86,7 +86,7 @@ FIELDS: dict[str, str] = {
     "one stage. The demo's are the `configs/demo_*.py` configs (see Variants below).",
     # -- model ----------------------------------------------------------------------------------------------
     "model.size": "`base`, `large` or `huge`: width, depth and heads of the official sizes (200 / 12 / 10, "
-    "400 / 24 / 16, 800 / 48 / 16).",
+    "400 / 24 / 16, 800 / 48 / 16); `giant` is ours, ~1.0B parameters (1600 / 32 / 25, configs/giant.py).",
     "model.width": "When non-zero, replaces the size's width (demos, tests); the temporal conv then gets "
     "`width / 25` channels, as every official size has.",
     "model.depth": "When non-zero, replaces the size's number of transformer blocks.",
@@ -245,6 +245,7 @@ STAGES: tuple[tuple[str, str], ...] = (
 VARIANTS: tuple[tuple[str, str], ...] = (
     ("configs/large.py", "pretrain"),
     ("configs/huge.py", "pretrain"),
+    ("configs/giant.py", "pretrain"),
     ("configs/tokenizer.py:reference", "tokenizer"),
     ("configs/finetune_tuab.py:large", "finetune_tuab"),
     ("configs/finetune_tuab.py:huge", "finetune_tuab"),

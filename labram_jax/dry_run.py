@@ -109,7 +109,7 @@ def summarize(config: ml_collections.ConfigDict, tokenizer: ml_collections.Confi
     for description, official, model in models:
         count = factory.param_count(factory.abstract_variables(model))
         line = f"  {description:<44} {count:>14,} parameters"
-        if official is not None and not resized:
+        if official in OFFICIAL_PARAM_COUNTS and not resized:
             expected = OFFICIAL_PARAM_COUNTS[official]
             verdict = "matches" if count == expected else f"DIFFERS from {expected:,} of"
             line += f"  ({verdict} official {official})"

@@ -14,8 +14,8 @@ import jax
 import numpy as np
 import pytest
 
-from labram_jax.plan import NOT_FITTING_EXIT_STATUS, plan
 from labram_jax.planning import collectives, levers, targets
+from labram_jax.planning.report import NOT_FITTING_EXIT_STATUS, plan
 from labram_jax.train import sharding as shd
 from tests.train.tiny_configs import tiny_config
 
@@ -172,3 +172,19 @@ def test_uneven_dimensions_are_replicated_not_refused():
     spec = jax.sharding.PartitionSpec("fsdp", None, "tensor")
     assert shd.divisible_spec(spec, (200, 3, 10), mesh) == jax.sharding.PartitionSpec(None, None, "tensor")
     assert shd.divisible_spec(spec, (800, 3, 10), mesh) == spec
+
+
+def test_depth_probes_extrapolate_to_the_whole_model():
+    """Compiles at 1 and 2 blocks, extrapolated to 3, against the 3-block compile itself: an unrolled stack of
+    identical blocks makes every XLA figure linear in depth (exact on XLA:CPU; docs/scale-out.md has the
+    TPU comparison)."""
+    config = _config()
+    config.model.depth = 3
+    whole = plan(config, "local", search=False, evaluate=False)
+    probed = plan(config, "local", search=False, evaluate=False, depth_probes=(1, 2))
+    for key in ("params", "optimizer", "batch"):  # sized at the full depth, not extrapolated
+        assert probed["per_device_bytes"][key] == whole["per_device_bytes"][key]
+    for key in ("xla_arguments", "temporaries", "total"):
+        assert probed["per_device_bytes"][key] == pytest.approx(whole["per_device_bytes"][key], rel=0.02)
+    assert probed["flops_per_step_per_device"] == pytest.approx(whole["flops_per_step_per_device"], rel=0.02)
+    assert probed["depth_probes"] == [1, 2] and any("extrapolated" in n for n in probed["notes"])

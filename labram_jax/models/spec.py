@@ -68,6 +68,10 @@ SIZES: dict[str, dict[str, Any]] = {
     "base": dict(width=200, depth=12, num_heads=10, conv_channels=8, layer_scale_init=0.1),
     "large": dict(width=400, depth=24, num_heads=16, conv_channels=16, layer_scale_init=1e-5),
     "huge": dict(width=800, depth=48, num_heads=16, conv_channels=32, layer_scale_init=1e-6),
+    # Ours, no official model: ~1.0B parameters (configs/giant.py). The width is a multiple of 25 (the
+    # temporal encoder's 25 x conv_channels features) and of 64 (the head dimension TPU and GPU matmul units
+    # tile best); LaBraM-at-Scale trained encoders up to 2B.
+    "giant": dict(width=1600, depth=32, num_heads=25, conv_channels=64, layer_scale_init=1e-6),
 }
 
 # VQ-NSP encoder and decoder (ref. §4.1, §4.5): q/v bias, no qk-norm, no layer scale.

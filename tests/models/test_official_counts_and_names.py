@@ -88,3 +88,22 @@ def test_layout_conversions_round_trip_values():
     kernel = official_names.to_flax(qkv, "linear", (200, 3, 10, 20))
     # Row h*hd + j of the k block (rows 200..399) is head h, dim j of k.
     np.testing.assert_array_equal(kernel[:, 1, 3, 7], qkv[200 + 3 * 20 + 7])
+
+
+def test_giant_is_about_a_billion_parameters_with_64_wide_heads():
+    """configs/giant.py (ours): ~1B parameters, head dimension a multiple of 64, the temporal conv's
+    25 x conv_channels features equal to the width. The count is the closed form of the architecture:
+    per block qkv (3 w^2) + proj (w^2 + w) + fc1/fc2 (8 w^2 + 5 w) + 2 norms (4 w) + qk-norms
+    (4 head_dim) + 2 layer scales (2 w), plus what does not grow with depth."""
+    from configs import giant
+    from labram_jax.models.spec import SIZES
+
+    config = giant.get_config()
+    spec = SIZES["giant"]
+    w, depth, heads = spec["width"], spec["depth"], spec["num_heads"]
+    assert (w // heads) % 64 == 0 and w == 25 * spec["conv_channels"]
+    count = factory.param_count(factory.abstract_variables(factory.pretrain_model(config, 8192)))
+    per_block = 12 * w * w + 12 * w + 4 * (w // heads)
+    assert 0.95e9 < count < 1.1e9
+    assert count - depth * per_block < 0.05 * count  # the blocks are nearly all of it
+    assert config.mesh.fsdp == -1 and config.model.dtype == "bfloat16" and config.model.remat
