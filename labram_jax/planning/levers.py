@@ -31,10 +31,11 @@ def _model_section(config: ml_collections.ConfigDict) -> str:
     return "tokenizer" if config.stage == "tokenizer" else "model"
 
 
-def candidates(config: ml_collections.ConfigDict, num_devices: int) -> list[dict[str, Any]]:
-    """Overrides (dotted field -> value) to try, smallest change first; those already in place are left out."""
+def candidates(config: ml_collections.ConfigDict, num_devices: int, remat_helps: bool = True) -> list[dict[str, Any]]:
+    """Overrides (dotted field -> value) to try, smallest change first; those already in place are left out.
+    `remat_helps=False` (XLA:CPU targets, whose scheduler makes remat save no memory) leaves remat out."""
     section = _model_section(config)
-    remat = {} if config[section].remat else {f"{section}.remat": True}
+    remat = {} if config[section].remat or not remat_helps else {f"{section}.remat": True}
     mesh = config.mesh
     all_fsdp = {}
     if not (mesh.data == 1 and mesh.fsdp in (-1, num_devices // max(mesh.tensor, 1))):
@@ -85,12 +86,13 @@ def search(
     size: Callable[[ml_collections.ConfigDict], int],
     compile_total: Callable[[ml_collections.ConfigDict], int],
     max_compiles: int = 3,
+    remat_helps: bool = True,
 ) -> Suggestion:
     """The first candidate whose compiled train step fits `capacity`. `size(config)` gives the lower bound
     without compiling; `compile_total(config)` the compiled step's bytes per device."""
     tried: list[dict[str, Any]] = []
     compiles = 0
-    for overrides in candidates(config, num_devices):
+    for overrides in candidates(config, num_devices, remat_helps):
         changed = apply(config, overrides)
         row: dict[str, Any] = {"overrides": overrides}
         tried.append(row)

@@ -105,7 +105,14 @@ def plan(
                     return program.extrapolate(changed, target.devices, depth_probes, evaluate=False).train.total
                 return program.build(changed, target.devices, evaluate=False).train.total
 
-            found = levers.search(config, len(target.devices), capacity, size, compile_total, max_compiles)
+            # XLA:CPU saves no memory with remat (docs/scale-out.md): its plans cannot judge that lever.
+            remat_helps = target.platform != "cpu"
+            found = levers.search(config, len(target.devices), capacity, size, compile_total, max_compiles, remat_helps)
+            if not remat_helps:
+                result["notes"].append(
+                    "the search leaves model.remat out: XLA:CPU saves no memory with it, so this plan cannot "
+                    "judge it (on TPU and GPU it shrinks the temporaries)"
+                )
             result["suggestion"] = (
                 None
                 if found.overrides is None
