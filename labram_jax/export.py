@@ -225,7 +225,8 @@ def _write(state: Mapping[str, np.ndarray], out: str, suffix: str) -> None:
         import torch
     except ImportError as e:
         raise ExportError("writing PyTorch files needs torch: pip install -e '.[torch]'") from e
-    tensors = {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in state.items()}
+    # A copy: restored arrays can be read-only, which torch.from_numpy warns about (and would share).
+    tensors = {name: torch.from_numpy(np.array(value, order="C", copy=True)) for name, value in state.items()}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if suffix == ".pth":
         torch.save(tensors, out)
