@@ -4,7 +4,7 @@ device, bf16 and remat (the settings of `configs/giant.py`).
 
     python -m bench.mesh_table [--only=huge-finetune-v5e-16,...] [--whole] [--out=/tmp/mesh_table] [--markdown]
 
-Each entry is a fresh `python -m labram_jax.plan ... --json --noeval --nosearch --depth_probes=1,2` process
+Each entry is a fresh `python -m labram_jax.plan ... --json --noeval --nosearch --depth_probes=2,4` process
 (`--whole`: the whole model compiled, which takes Huge and Giant many minutes each on 2 CPU cores); its
 JSON goes to `<out>/<entry>.json` (`<entry>.whole.json`), and an entry already there is not planned again.
 `--markdown` prints the table from what is in `<out>`, and the probes-vs-whole comparison of the entries
@@ -47,7 +47,7 @@ def entries() -> list[tuple[str, str, str, str]]:
     return out
 
 
-PROBES = "--depth_probes=1,2"
+PROBES = "--depth_probes=2,4"
 
 
 def plan_one(size: str, stage: str, slice_name: str, whole: bool = False) -> dict:

@@ -8,7 +8,8 @@ slice by name (`v5e-16`, `v5p-8`, `v4-32`, ...; compiled with libtpu, no TPU nee
 rest; `--memory_gib` sets the device memory, e.g. a GPU's) or `local` (this process's devices).
 
 Exit status: 0 when the plan fits, 3 when it does not (the levers are named and, unless --nosearch, the
-smallest change that fits is searched for and printed), 1 for a config error, 2 for a usage error.
+smallest change that fits is searched for and printed), 4 when it cannot say (device memory unknown, or depth
+probes whose memory does not grow with depth), 1 for a config error, 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from labram_jax import config_cli  # noqa: E402
 from labram_jax.config_errors import ConfigError  # noqa: E402
-from labram_jax.planning.report import NOT_FITTING_EXIT_STATUS, plan, report  # noqa: E402
+from labram_jax.planning.report import NO_VERDICT_EXIT_STATUS, NOT_FITTING_EXIT_STATUS, plan, report  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).", lock_config=True)
 _TOPOLOGY = flags.DEFINE_string(
@@ -111,7 +112,7 @@ def main(argv: list[str]) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(json.dumps(result, indent=2, default=str) if _JSON.value else report(result))
-    return NOT_FITTING_EXIT_STATUS if result["fits"] is False else 0
+    return {True: 0, False: NOT_FITTING_EXIT_STATUS, None: NO_VERDICT_EXIT_STATUS}[result["fits"]]
 
 
 if __name__ == "__main__":

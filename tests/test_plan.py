@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from labram_jax.config_errors import ConfigError
 from labram_jax.planning import collectives, levers, targets
 from labram_jax.planning.report import NOT_FITTING_EXIT_STATUS, plan
 from labram_jax.train import sharding as shd
@@ -177,16 +178,19 @@ def test_uneven_dimensions_are_replicated_not_refused():
 
 
 def test_depth_probes_extrapolate_to_the_whole_model():
-    """Compiles at 1 and 2 blocks, extrapolated to 3, against the 3-block compile itself: an unrolled stack of
+    """Compiles at 2 and 3 blocks, extrapolated to 4, against the 4-block compile itself: an unrolled stack of
     identical blocks makes every XLA figure linear in depth (exact on XLA:CPU; docs/scale-out.md has the
-    TPU comparison)."""
+    TPU comparison). One-block probes are refused."""
     config = _config()
-    config.model.depth = 3
+    config.model.depth = 4
     whole = plan(config, "local", search=False, evaluate=False)
-    probed = plan(config, "local", search=False, evaluate=False, depth_probes=(1, 2))
+    probed = plan(config, "local", search=False, evaluate=False, depth_probes=(2, 3))
+    with pytest.raises(ConfigError, match="depth_probes=1,2"):
+        plan(config, "local", search=False, evaluate=False, depth_probes=(1, 2))
     for key in ("params", "optimizer", "batch"):  # sized at the full depth, not extrapolated
         assert probed["per_device_bytes"][key] == whole["per_device_bytes"][key]
     for key in ("xla_arguments", "temporaries", "total"):
         assert probed["per_device_bytes"][key] == pytest.approx(whole["per_device_bytes"][key], rel=0.02)
     assert probed["flops_per_step_per_device"] == pytest.approx(whole["flops_per_step_per_device"], rel=0.02)
-    assert probed["depth_probes"] == [1, 2] and any("extrapolated" in n for n in probed["notes"])
+    assert probed["depth_probes"] == [2, 3] and any("extrapolated" in n for n in probed["notes"])
+    assert probed["fits"] is True

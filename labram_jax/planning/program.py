@@ -34,6 +34,8 @@ from labram_jax.train.stages.tokenizer import resolve_continuous_steps
 DEFAULT_DEPTH_PROBES = (2, 4)
 """Depths compiled by `extrapolate` when no others are given."""
 
+MIN_PROBE = 2
+
 PLAN_STEPS_PER_EPOCH = 1000
 """Steps per epoch the lr schedule is built with when planning: only schedule constants depend on it."""
 
@@ -75,6 +77,8 @@ class Program:
     train: CompiledStep | None = None
     eval: CompiledStep | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    reliable: bool = True
+    """False when depth probes gave memory that does not grow with depth (`extrapolate`)."""
 
 
 def prepare(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, list[str]]:
@@ -263,8 +267,11 @@ def extrapolate(
         )
     da, db = sorted(int(p) for p in probes)
     depth = model_depth(config)
-    if not 1 <= da < db or db > depth:
-        raise ConfigError(f"depth probes {da},{db} must be two depths 1 <= a < b <= the model's {depth} blocks")
+    if not MIN_PROBE <= da < db or db > depth:
+        raise ConfigError(
+            f"--depth_probes={da},{db}: give two depths {MIN_PROBE} <= a < b <= the model's {depth} blocks (a "
+            "1-block model compiles differently: Large pre-training's temporaries fell from 1 to 2 blocks)"
+        )
     full = build(config, devices, train=False, evaluate=False)
     shallow = []
     for probe in (da, db):
@@ -273,6 +280,13 @@ def extrapolate(
         shallow.append(build(changed, devices, evaluate=evaluate))
     a, b = shallow
     full.train = _extrapolate_step(a.train, b.train, da, db, depth)
+    if b.train.temporaries < a.train.temporaries or full.train.total < max(a.train.total, b.train.total):
+        full.reliable = False
+        full.notes.append(
+            f"the temporaries fell from {da} to {db} blocks ({a.train.temporaries:,} -> {b.train.temporaries:,} "
+            "bytes): XLA scheduled the probes differently, so the extrapolated memory is not reliable and no fit "
+            "verdict is given; plan the whole model or other probes"
+        )
     if evaluate:
         full.eval = _extrapolate_step(a.eval, b.eval, da, db, depth)
     full.notes.append(

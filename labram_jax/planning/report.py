@@ -8,6 +8,9 @@ from typing import Any
 NOT_FITTING_EXIT_STATUS = 3
 """`python -m labram_jax.plan`'s exit status when the plan does not fit."""
 
+NO_VERDICT_EXIT_STATUS = 4
+"""... when it cannot say (unreliable depth probes, unknown device memory)."""
+
 
 def _gib(n: float | None) -> str:
     if n is None:
@@ -51,7 +54,7 @@ def plan(
     train, ev = built.train, built.eval
     capacity = target.capacity_bytes
     peak = max(train.total, ev.total if ev else 0)
-    fits = None if capacity is None else peak <= capacity
+    fits = None if capacity is None or not built.reliable else peak <= capacity
     flops = train.flops
     roofline = targets.roofline_seconds(train.flops, train.bytes_accessed, target.kind)
     result: dict[str, Any] = {
@@ -157,7 +160,7 @@ def report(result: dict[str, Any]) -> str:
     capacity = result["capacity_bytes"]
     if capacity:
         peak = max(b["total"], ev.get("total", 0))
-        verdict = "fits" if result["fits"] else "DOES NOT FIT"
+        verdict = {True: "fits", False: "DOES NOT FIT", None: "no verdict (see the notes)"}[result["fits"]]
         lines.append(f"{'capacity':<34}{_gib(capacity):>14}   -> {verdict} ({100 * peak / capacity:.0f}% used)")
     else:
         lines.append("capacity unknown (give --memory_gib)")
