@@ -100,9 +100,7 @@ def shardings_of(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any
 
     A dimension that the mesh axes of its rule do not divide is replicated instead (`divisible_spec`): Base's
     200-wide embedding on fsdp=16, say. `indivisible` lists where that happens."""
-    specs = nn.get_partition_spec(abstract_boxed)
-    shardings = nn.logical_to_mesh_sharding(specs, mesh, rules)
-    shapes = unbox(abstract_boxed)
+    shardings, shapes = _requested(abstract_boxed, mesh, rules)
 
     def even(sharding: NamedSharding, abstract: Any) -> NamedSharding:
         spec = divisible_spec(sharding.spec, abstract.shape, mesh)
@@ -114,6 +112,12 @@ def shardings_of(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any
         shapes,
         is_leaf=lambda x: isinstance(x, NamedSharding),
     )
+
+
+def _requested(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> tuple[Any, Any]:
+    """`(the NamedShardings the logical axes and rules ask for, the unboxed abstract values)`."""
+    shardings = nn.logical_to_mesh_sharding(nn.get_partition_spec(abstract_boxed), mesh, rules)
+    return shardings, unbox(abstract_boxed)
 
 
 def _axes_size(axes: Any, mesh: Mesh) -> int:
@@ -130,8 +134,7 @@ def divisible_spec(spec: PartitionSpec, shape: Sequence[int], mesh: Mesh) -> Par
 def indivisible(abstract_boxed: Any, mesh: Mesh, rules: Sequence[tuple[str, Any]]) -> list[tuple[str, tuple, Any]]:
     """`(variable path, shape, the spec its rules asked for)` of every variable `shardings_of` replicates in
     part because a dimension does not divide over its mesh axes."""
-    specs = nn.logical_to_mesh_sharding(nn.get_partition_spec(abstract_boxed), mesh, rules)
-    shapes = unbox(abstract_boxed)
+    specs, shapes = _requested(abstract_boxed, mesh, rules)
     found = []
     flat_specs = jax.tree_util.tree_leaves_with_path(specs, is_leaf=lambda x: isinstance(x, NamedSharding))
     for (path, sharding), shape in zip(flat_specs, jax.tree.leaves(shapes)):
