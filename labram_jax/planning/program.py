@@ -177,7 +177,7 @@ def build(
     batch = _abstract_batch(config, optim.batch_size, train_data.TRAIN_KEYS, batch_sh)
     eval_inputs = _abstract_batch(config, eval_batch, train_data.EVAL_KEYS, batch_sh)
 
-    uneven = shd.indivisible(jax.eval_shape(stage.init_variables, jax.random.PRNGKey(0)), mesh, rules)
+    uneven = shd.indivisible(setup.boxed_variables, mesh, rules)
     if uneven:
         path, shape, spec = uneven[0]
         notes.append(

@@ -29,7 +29,8 @@ def split_params(variables: Any) -> tuple[Any, Any]:
 @dataclasses.dataclass
 class StateSetup:
     """How to make a fresh train state on the mesh: `init_state(init_rng)` is jitted with `state_shardings`
-    as its output shardings; `tx` / `schedule` are the stage's optimiser and lr schedule."""
+    as its output shardings; `tx` / `schedule` are the stage's optimiser and lr schedule; `boxed_variables` the
+    model's abstract variables with their logical-axis metadata (what the shardings were derived from)."""
 
     init_state: Callable[[jax.Array], TrainState]
     init_rng: jax.Array
@@ -37,6 +38,7 @@ class StateSetup:
     state_shardings: TrainState
     tx: optax.GradientTransformation
     schedule: Callable[[Any], Any]
+    boxed_variables: Any
 
 
 def variable_shardings(config: ml_collections.ConfigDict, stage: Stage, mesh: Any, rules: Any) -> tuple[Any, Any]:
@@ -79,6 +81,7 @@ def build_state(
         state_shardings=state_shardings,
         tx=tx,
         schedule=schedule,
+        boxed_variables=boxed,
     )
 
 
