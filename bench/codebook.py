@@ -37,6 +37,7 @@ REFERENCE = _fields("tokenizer", REFERENCE_QUANTIZER, tuple(REFERENCE_QUANTIZER)
 RESTART = _fields("tokenizer", QUANTIZER_REMEDIES, ("restart_threshold", "restart_decay"))
 WARM_UP = _fields("tokenizer", QUANTIZER_REMEDIES, ("continuous_steps",))  # the optimiser's warm-up
 ENTROPY = _fields("tokenizer", QUANTIZER_REMEDIES, ("entropy_weight", "entropy_temperature"))
+OFFSET = _fields("tokenizer", QUANTIZER_REMEDIES, ("mean_target_offset",))
 SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
     # One change at a time from the reference quantiser, at the config's learning rate.
     "diagnosis": {
@@ -58,6 +59,8 @@ SWEEPS: dict[str, dict[str, dict[str, Any]]] = {
         "entropy": {**REFERENCE, **ENTROPY},
         "warm-up + restart": {**REFERENCE, **WARM_UP, **RESTART},
         "warm-up + restart + entropy": {**REFERENCE, **WARM_UP, **RESTART, **ENTROPY},
+        "mean-target offset": {**REFERENCE, **OFFSET},
+        "all four (the demo's)": {**REFERENCE, **WARM_UP, **RESTART, **ENTROPY, **OFFSET},
     },
 }
 

@@ -54,6 +54,7 @@ def tokenizer_model_config() -> ml_collections.ConfigDict:
             entropy_weight=0.0,
             entropy_temperature=0.1,
             continuous_steps=0,
+            mean_target_offset=False,
             max_patches=16,
             dtype="float32",
             remat=False,
@@ -62,8 +63,14 @@ def tokenizer_model_config() -> ml_collections.ConfigDict:
 
 
 # Our remedies for codebook collapse (docs/codebook.md): a continuous warm-up over the optimiser's warm-up,
-# then dead-code restart and the entropy penalty. The reference quantiser has none (REFERENCE_QUANTIZER).
+# then dead-code restart and the entropy penalty; the Fourier heads start from the mean targets. The
+# reference tokenizer has none (REFERENCE_QUANTIZER).
 QUANTIZER_REMEDIES = dict(
-    continuous_steps=-1, restart_threshold=0.1, restart_decay=0.9, entropy_weight=0.1, entropy_temperature=0.1
+    continuous_steps=-1,
+    restart_threshold=0.1,
+    restart_decay=0.9,
+    entropy_weight=0.1,
+    entropy_temperature=0.1,
+    mean_target_offset=True,
 )
-REFERENCE_QUANTIZER = dict(continuous_steps=0, restart_threshold=0.0, entropy_weight=0.0)
+REFERENCE_QUANTIZER = dict(continuous_steps=0, restart_threshold=0.0, entropy_weight=0.0, mean_target_offset=False)

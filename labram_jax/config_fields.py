@@ -128,6 +128,10 @@ FIELDS: dict[str, str] = {
     "tokenizer.continuous_steps": "Continuous warm-up (ours; 0 = off): for this many training steps the decoder "
     "receives the continuous encoder output and no codebook statistic moves; k-means runs on the next batch. "
     "-1 = the optimiser's warm-up (`optim.warmup_steps`, else `optim.warmup_epochs` epochs).",
+    "tokenizer.mean_target_offset": "Mean-target start of the Fourier heads (ours; `False` = the reference): each "
+    "head adds a fixed per-frequency offset, set on the first training batch to that batch's mean amplitude / "
+    "phase target, so that the heads learn what differs between tokens from the first step instead of the mean "
+    "spectrum first. Exported checkpoints fold it into the heads' output bias.",
     "tokenizer.max_patches": "Rows of the tokenizer's temporal embedding: the longest input in seconds (16 in the "
     "official tokenizer).",
     "tokenizer.dtype": "Compute dtype of the encoder and decoder blocks; the task layer, the quantiser and the "

@@ -8,7 +8,9 @@
 `projection_head.` keys, tokenizers with their quantiser buffers. The official model classes load the file
 with `load_state_dict(..., strict=True)` when built with the same architecture (for resized models: the
 same width, depth, heads and codebook). Our own quantiser state for the collapse remedies
-(`restart_usage`, `restarts`, `train_steps`), which the official quantiser does not have, is left out.
+(`restart_usage`, `restarts`, `train_steps`, `offset_initted`), which the official quantiser does not have,
+is left out; the Fourier heads' mean-target offsets (`tokenizer.mean_target_offset`) are added to the heads'
+output biases, which gives the official model the same outputs.
 
 `--format braindecode`: a fine-tuned (classifier) checkpoint in the layout of braindecode's
 `braindecode.models.Labram` (`labram_jax.convert.braindecode_names`: the official tensors renamed, and the
@@ -39,8 +41,10 @@ import numpy as np
 
 FORMAT = "labram_jax.export/1"
 LAYOUTS = ("official", "braindecode")
-OURS_ONLY = ("restart_usage", "restarts", "train_steps")
+OURS_ONLY = ("restart_usage", "restarts", "train_steps", "offset_initted")
 """Quantiser state of our collapse remedies: no official tensor holds it."""
+HEAD_OFFSETS = {"amplitude_offset": "decode_task_layer", "phase_offset": "decode_task_layer_angle"}
+"""`mean_target_offset`'s offsets and the Fourier head whose output bias absorbs each."""
 
 _BLOCK_NAME = re.compile(r"\.blocks\.(\d+)\.|^blocks\.(\d+)\.")
 _BLOCK_KEY = re.compile(r"^blocks_(\d+)$")
@@ -91,7 +95,7 @@ def export_state_dict(variables: Mapping[str, Any], spec: Mapping[str, Any]) -> 
 
     templates = _name_templates(official_model(spec))
     state, left_out = {}, []
-    for key, value in flat_variables(variables).items():
+    for key, value in fold_head_offsets(flat_variables(variables)).items():
         if key[0] == "quantizer" and key[-1] in OURS_ONLY:
             left_out.append("/".join(key))
             continue
@@ -105,6 +109,18 @@ def export_state_dict(variables: Mapping[str, Any], spec: Mapping[str, Any]) -> 
             value = value.astype(np.float32)
         state[name] = official_names.to_official(value, kind, official_shape(name, value.shape, kind))
     return state, left_out
+
+
+def fold_head_offsets(flat: Mapping[tuple[str, ...], Any]) -> dict[tuple[str, ...], Any]:
+    """Flat variables with each Fourier head's mean-target offset added to its output bias (and the offset
+    removed): `dense_out(h) + offset == dense_out'(h)` with bias' = bias + offset, exactly the same outputs."""
+    out = dict(flat)
+    for name, head in HEAD_OFFSETS.items():
+        offset = out.pop(("quantizer", name), None)
+        if offset is not None:
+            bias = ("params", head, "dense_out", "bias")
+            out[bias] = np.asarray(out[bias], np.float32) + np.asarray(offset, np.float32)
+    return out
 
 
 def braindecode_state_dict(

@@ -13,6 +13,7 @@ import json
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -47,9 +48,15 @@ def _checkpoint(directory, config, kind: str, **extra) -> str:
     meta = checkpoints.make_meta(kind, config, step=5, **extra)
     module = checkpoints.build_model(meta)
     variables = nn.meta.unbox(factory.init_fn(module, factory.example_batch())(jax.random.PRNGKey(2)))
+    rng = np.random.default_rng(0)
     if kind == "finetune":  # a non-trivial fc_norm and head, so that the comparison tests them
-        rng = np.random.default_rng(0)
         variables = jax.tree.map(lambda v: v + 0.05 * rng.standard_normal(v.shape).astype(v.dtype), variables)
+    if kind == "tokenizer" and "amplitude_offset" in variables["quantizer"]:  # as set by a first training batch
+        variables["quantizer"].update(
+            amplitude_offset=rng.standard_normal(200).astype(np.float32),
+            phase_offset=rng.standard_normal(200).astype(np.float32),
+            offset_initted=np.asarray(True),
+        )
     checkpoints.write_model(directory, variables, meta)
     return str(directory)
 
@@ -166,9 +173,26 @@ def test_tokenizer_with_remedies_round_trips_and_lists_our_own_state(tmp_path, c
     mine, theirs = _flat(ours.variables), _flat(back.variables)
     assert set(mine) - set(theirs) == {
         f"['quantizer']['quantize']['{k}']" for k in ("restart_usage", "restarts", "train_steps")
+    } | {f"['quantizer']['{k}']" for k in ("amplitude_offset", "phase_offset", "offset_initted")}
+    # The mean-target offsets went into the Fourier heads' output biases; everything else is as it was.
+    folded = {
+        "['params']['decode_task_layer']['dense_out']['bias']": "['quantizer']['amplitude_offset']",
+        "['params']['decode_task_layer_angle']['dense_out']['bias']": "['quantizer']['phase_offset']",
     }
     for key, value in theirs.items():
-        np.testing.assert_array_equal(value, mine[key].astype(value.dtype), err_msg=key)
+        want = mine[key] + mine[folded[key]] if key in folded else mine[key]
+        np.testing.assert_array_equal(value, want.astype(value.dtype), err_msg=key)
+    # So the reference decoder (no offsets) predicts what ours does.
+    words = jax.random.normal(jax.random.PRNGKey(1), (1, 6, 8))
+    batch = factory.example_batch(num_channels=2, num_patches=3)
+    args = (words, batch["channel_ids"], batch["channel_mask"], batch["patch_mask"])
+    for a, b in zip(
+        ours.module.apply(ours.variables, *args, method="decode"),
+        back.module.apply(back.variables, *args, method="decode"),
+        strict=True,
+    ):
+        assert float(jnp.max(jnp.abs(a))) > 0.5  # the offsets are in the outputs
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=1e-5)
 
 
 def test_out_must_name_a_pytorch_file(tiny_finetune, tmp_path, capsys):

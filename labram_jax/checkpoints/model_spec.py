@@ -34,7 +34,7 @@ TRANSFORMER_FIELDS = (
 TOKENIZER_FIELDS = (
     "width", "num_heads", "encoder_depth", "decoder_depth", "num_codes", "code_dim", "ema_decay", "beta",
     "kmeans_init", "restart_threshold", "restart_decay", "entropy_weight", "entropy_temperature",
-    "continuous_steps", "max_patches", "dtype", "remat",
+    "continuous_steps", "mean_target_offset", "max_patches", "dtype", "remat",
 )  # fmt: skip
 """`config.tokenizer` fields that shape VQ-NSP and its quantiser (`factory.tokenizer_model`)."""
 

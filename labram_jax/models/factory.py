@@ -98,7 +98,7 @@ def tokenizer_model(config: ml_collections.ConfigDict) -> VQNSP:
         )
     except ValueError as err:
         raise ConfigError(f"config.tokenizer: {err}") from None
-    return VQNSP(encoder, decoder, quantizer)
+    return VQNSP(encoder, decoder, quantizer, mean_target_offset=bool(tok.mean_target_offset))
 
 
 def example_batch(

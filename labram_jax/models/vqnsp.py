@@ -12,10 +12,14 @@ from labram_jax import logical_axes as ax
 from labram_jax.models import initializers as inits
 from labram_jax.models.layers import logical_dense
 from labram_jax.models.neural_transformer import LaBraMClassifier
-from labram_jax.models.quantizer import NormEMAQuantizer
+from labram_jax.models.quantizer import COLLECTION, NormEMAQuantizer
 from labram_jax.models.spec import QuantizerSpec, TransformerSpec
 from labram_jax.ops import fourier
 from labram_jax.ops.losses import masked_mse, tokenizer_loss
+from labram_jax.ops.masked_stats import masked_mean
+
+TARGET_OFFSETS = ("amplitude_offset", "phase_offset")
+"""`quantizer`-collection variables of `mean_target_offset`: what each Fourier head adds to its output."""
 
 
 class TaskLayer(nn.Module):
@@ -40,11 +44,22 @@ class VQNSP(nn.Module):
     """The tokenizer. `__call__` returns the loss and metrics of one batch; `encode` gives the codes.
 
     Inputs follow `labram_jax.layout`: `eeg (B, C, A, 200)` in microvolts plus channel ids and masks.
+
+    `mean_target_offset` (ours, off in the reference; `docs/codebook.md`): each Fourier head adds a fixed
+    per-frequency offset to its output, set once, on the first training batch, to the mean amplitude / phase
+    target of that batch's real tokens (like the codebook's k-means, a data-dependent initialisation, and
+    kept in the `quantizer` collection with `offset_initted`). The heads, initialised near zero (std 0.02),
+    would otherwise spend the first hundreds of steps learning the mean spectrum, a plateau on which the
+    encoder's straight-through gradient removes whatever varies between tokens and the codebook collapses;
+    with the mean given, from the first step the heads learn what differs from token to token, which only
+    the codes can tell them. `export` folds the offsets into the heads' output biases, where the official
+    model has them.
     """
 
     encoder_spec: TransformerSpec
     decoder_spec: TransformerSpec
     quantizer_spec: QuantizerSpec = QuantizerSpec()
+    mean_target_offset: bool = False
 
     def setup(self):
         width = self.encoder_spec.width
@@ -57,6 +72,11 @@ class VQNSP(nn.Module):
         self.decode_task_layer = TaskLayer(width, self.encoder_spec.patch_size)
         self.decode_task_layer_angle = TaskLayer(width, self.encoder_spec.patch_size)
         self.quantize = NormEMAQuantizer(self.quantizer_spec)
+        if self.mean_target_offset:
+            zeros = lambda: jnp.zeros((self.encoder_spec.patch_size,), jnp.float32)  # noqa: E731
+            self.amplitude_offset = self.variable(COLLECTION, TARGET_OFFSETS[0], zeros)
+            self.phase_offset = self.variable(COLLECTION, TARGET_OFFSETS[1], zeros)
+            self.offset_initted = self.variable(COLLECTION, "offset_initted", lambda: jnp.asarray(False))
 
     def encode(
         self,
@@ -89,7 +109,17 @@ class VQNSP(nn.Module):
         b, c = channel_ids.shape
         grid = quantized.reshape(b, c, -1, quantized.shape[-1])
         h = self.decoder.features(grid, channel_ids, channel_mask, patch_mask, deterministic=not train)
-        return self.decode_task_layer(h), self.decode_task_layer_angle(h)
+        amplitude, phase = self.decode_task_layer(h), self.decode_task_layer_angle(h)
+        if self.mean_target_offset:
+            amplitude, phase = amplitude + self.amplitude_offset.value, phase + self.phase_offset.value
+        return amplitude, phase
+
+    def _init_target_offsets(self, amp_target: jnp.ndarray, phase_target: jnp.ndarray, valid: jnp.ndarray) -> None:
+        """On the first training call, the offsets become the batch's mean targets; later calls keep them."""
+        first = ~self.offset_initted.value
+        for var, target in ((self.amplitude_offset, amp_target), (self.phase_offset, phase_target)):
+            var.value = jnp.where(first, masked_mean(target, valid[..., None], axis=(0, 1)), var.value)
+        self.offset_initted.value = jnp.asarray(True)
 
     def one_code_losses(
         self,
@@ -121,7 +151,9 @@ class VQNSP(nn.Module):
     ) -> tuple[jnp.ndarray, dict[str, jnp.ndarray]]:
         valid = layout.token_mask(channel_mask, patch_mask)
         quantized, codes, quantizer_losses = self.encode(eeg, channel_ids, channel_mask, patch_mask, train)
-        amplitude, phase = self.decode(quantized, channel_ids, channel_mask, patch_mask, train)
         amp_target, phase_target = fourier.fourier_targets(eeg / layout.INPUT_SCALE, valid)
+        if self.mean_target_offset and train and self.is_mutable_collection(COLLECTION) and not self.is_initializing():
+            self._init_target_offsets(amp_target, phase_target, valid)
+        amplitude, phase = self.decode(quantized, channel_ids, channel_mask, patch_mask, train)
         loss, metrics = tokenizer_loss(quantizer_losses, amplitude, amp_target, phase, phase_target, valid)
         return loss, {**metrics, "codes": codes}
