@@ -43,8 +43,6 @@ FORMAT = "labram_jax.export/1"
 LAYOUTS = ("official", "braindecode")
 OURS_ONLY = ("restart_usage", "restarts", "train_steps", "offset_initted")
 """Quantiser state of our collapse remedies: no official tensor holds it."""
-HEAD_OFFSETS = {"amplitude_offset": "decode_task_layer", "phase_offset": "decode_task_layer_angle"}
-"""`mean_target_offset`'s offsets and the Fourier head whose output bias absorbs each."""
 
 _BLOCK_NAME = re.compile(r"\.blocks\.(\d+)\.|^blocks\.(\d+)\.")
 _BLOCK_KEY = re.compile(r"^blocks_(\d+)$")
@@ -114,8 +112,10 @@ def export_state_dict(variables: Mapping[str, Any], spec: Mapping[str, Any]) -> 
 def fold_head_offsets(flat: Mapping[tuple[str, ...], Any]) -> dict[tuple[str, ...], Any]:
     """Flat variables with each Fourier head's mean-target offset added to its output bias (and the offset
     removed): `dense_out(h) + offset == dense_out'(h)` with bias' = bias + offset, exactly the same outputs."""
+    from labram_jax.models.vqnsp import TARGET_OFFSETS
+
     out = dict(flat)
-    for name, head in HEAD_OFFSETS.items():
+    for name, head in TARGET_OFFSETS.items():
         offset = out.pop(("quantizer", name), None)
         if offset is not None:
             bias = ("params", head, "dense_out", "bias")

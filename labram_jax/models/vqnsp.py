@@ -18,8 +18,9 @@ from labram_jax.ops import fourier
 from labram_jax.ops.losses import masked_mse, tokenizer_loss
 from labram_jax.ops.masked_stats import masked_mean
 
-TARGET_OFFSETS = ("amplitude_offset", "phase_offset")
-"""`quantizer`-collection variables of `mean_target_offset`: what each Fourier head adds to its output."""
+TARGET_OFFSETS = {"amplitude_offset": "decode_task_layer", "phase_offset": "decode_task_layer_angle"}
+"""`mean_target_offset`'s `quantizer`-collection variables, and the Fourier head whose output each is added to
+(`export` folds each into that head's output bias)."""
 
 
 class TaskLayer(nn.Module):
@@ -74,8 +75,9 @@ class VQNSP(nn.Module):
         self.quantize = NormEMAQuantizer(self.quantizer_spec)
         if self.mean_target_offset:
             zeros = lambda: jnp.zeros((self.encoder_spec.patch_size,), jnp.float32)  # noqa: E731
-            self.amplitude_offset = self.variable(COLLECTION, TARGET_OFFSETS[0], zeros)
-            self.phase_offset = self.variable(COLLECTION, TARGET_OFFSETS[1], zeros)
+            amplitude_name, phase_name = TARGET_OFFSETS
+            self.amplitude_offset = self.variable(COLLECTION, amplitude_name, zeros)
+            self.phase_offset = self.variable(COLLECTION, phase_name, zeros)
             self.offset_initted = self.variable(COLLECTION, "offset_initted", lambda: jnp.asarray(False))
 
     def encode(
