@@ -19,7 +19,7 @@ from labram_jax.config_errors import ConfigError
 from labram_jax.models.neural_transformer import LaBraMClassifier, LaBraMPretrain
 from labram_jax.models.quantizer import BUFFERS, COLLECTION
 from labram_jax.models.spec import TOKENIZER_DECODER, TOKENIZER_ENCODER, QuantizerSpec, TransformerSpec, size_spec
-from labram_jax.models.vqnsp import VQNSP
+from labram_jax.models.vqnsp import OFFSET_BUFFERS, VQNSP
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
@@ -136,11 +136,12 @@ def param_count(variables: Any) -> int:
     """Parameters under the official counting convention (ref. §4.7).
 
     Everything in `params`, plus the quantiser's frozen tensors (codebook and the two unused EMA tensors),
-    which are `nn.Parameter`s in the reference; the quantiser's buffers (`initted`, `usage`) are excluded.
+    which are `nn.Parameter`s in the reference; the quantiser's buffers (`initted`, `usage`, ...) and the
+    mean-target offsets (folded into the heads' biases on export) are excluded.
     """
     variables = nn.meta.unbox(variables)
     total = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(variables.get("params", {})))
     for path, value in jax.tree_util.tree_flatten_with_path(variables.get(COLLECTION, {}))[0]:
-        if path[-1].key not in BUFFERS:
+        if path[-1].key not in BUFFERS + OFFSET_BUFFERS:
             total += int(np.prod(value.shape))
     return total

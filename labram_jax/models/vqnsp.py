@@ -22,6 +22,10 @@ TARGET_OFFSETS = {"amplitude_offset": "decode_task_layer", "phase_offset": "deco
 """`mean_target_offset`'s `quantizer`-collection variables, and the Fourier head whose output each is added to
 (`export` folds each into that head's output bias)."""
 
+OFFSET_BUFFERS = (*TARGET_OFFSETS, "offset_initted")
+"""The offsets' variables, left out of the official parameter count: export folds the offsets into the heads'
+biases, so the exported official model has exactly the official count."""
+
 
 class TaskLayer(nn.Module):
     """`Linear -> Tanh -> Linear` in float32 (the reference disables autocast around the encode head)."""
@@ -78,7 +82,7 @@ class VQNSP(nn.Module):
             amplitude_name, phase_name = TARGET_OFFSETS
             self.amplitude_offset = self.variable(COLLECTION, amplitude_name, zeros)
             self.phase_offset = self.variable(COLLECTION, phase_name, zeros)
-            self.offset_initted = self.variable(COLLECTION, "offset_initted", lambda: jnp.asarray(False))
+            self.offset_initted = self.variable(COLLECTION, OFFSET_BUFFERS[-1], lambda: jnp.asarray(False))
 
     def encode(
         self,
