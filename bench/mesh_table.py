@@ -143,10 +143,15 @@ def main() -> int:
         print(comparison(args.out))
         return 0
     os.makedirs(args.out, exist_ok=True)
-    wanted = set(filter(None, args.only.split(",")))
-    for name, size, stage, slice_name in entries():
+    known = {entry[0]: entry for entry in entries()}
+    wanted = list(filter(None, args.only.split(",")))
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        parser.error(f"unknown entries {unknown}; known: {', '.join(known)}")
+    # --only plans in the order given, so that the entries wanted first are done first.
+    for name, size, stage, slice_name in [known[name] for name in wanted] or list(known.values()):
         path = os.path.join(args.out, f"{name}{'.whole' if args.whole else ''}.json")
-        if (wanted and name not in wanted) or os.path.exists(path):
+        if os.path.exists(path):
             continue
         print(f"planning {name} ...", flush=True)
         result = plan_one(size, stage, slice_name, args.whole)
