@@ -1,5 +1,5 @@
 """One stage of the demo (`configs/demo.py` runs them all): masked EEG modeling with a demo-sized backbone
-on the synthetic corpus, against the codes of a demo tokenizer. About 4 minutes on 2 CPU cores.
+on the synthetic corpus, against the codes of a demo tokenizer. 4 to 8 minutes on 2 CPU cores.
 
     python -m labram_jax.main --config=configs/demo_pretrain.py --workdir=/tmp/demo-pretrain \
         --config.tokenizer.checkpoint=/tmp/demo-tokenizer
