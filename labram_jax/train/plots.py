@@ -57,6 +57,9 @@ def plot_curves(records: list[dict[str, Any]], path: str, title: str = "") -> st
     fig = _new_figure(4.5 * cols, 3.2 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     splits = list(dict.fromkeys(str(r.get("split", "")) for r in records))
+    # One colour per split in every panel: a panel that has only validation points must not draw them in
+    # the colour the other panels give to train.
+    colours = {split: f"C{i % 10}" for i, split in enumerate(splits)}
     for ax, name in zip(axes.flat, names):
         for split in splits:
             points = sorted(
@@ -71,7 +74,7 @@ def plot_curves(records: list[dict[str, Any]], path: str, title: str = "") -> st
                 continue
             xs, ys = zip(*points)
             # A single evaluation would be invisible as a line.
-            ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=split)
+            ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=split, color=colours[split])
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)

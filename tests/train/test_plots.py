@@ -57,3 +57,18 @@ def test_write_stage_plots(tmp_path):
     assert names == ["loss_curves.png", "confusion_matrix.png", "codebook_usage.png"]
     assert all(os.path.dirname(p) == str(tmp_path / "plots") and _is_png(p) for p in paths)
     assert [os.path.basename(p) for p in plots.write_stage_plots(str(tmp_path), RECORDS)] == ["loss_curves.png"]
+
+
+def test_plot_curves_gives_each_split_one_colour_in_every_panel(tmp_path, monkeypatch):
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    plots.plot_curves(RECORDS, str(tmp_path / "curves.png"))
+    colours = {}
+    for ax in figures[0].axes:
+        for line in ax.get_lines():
+            colours.setdefault(line.get_label(), set()).add(line.get_color())
+    # "accuracy" has validation points only: they keep validation's colour, not train's.
+    assert set(colours) == {"train", "validation"}
+    assert all(len(c) == 1 for c in colours.values()), colours
+    assert colours["train"] != colours["validation"]
