@@ -1,6 +1,6 @@
 """The demo main job: builds the synthetic demo datasets (two small labelled sets and an unlabelled corpus),
 trains the tokenizer, pre-trains, fine-tunes each task from the pre-trained backbone and from random
-initialisation, and prints one table of every stage (about 14 minutes on 2 CPU cores from an empty
+initialisation, and prints one table of every stage (about 13 minutes on 2 CPU cores from an empty
 data directory, depending on the machine: docs/getting-started.md).
 
     python -m labram_jax.main --config=configs/demo.py --workdir=/tmp/labram-demo

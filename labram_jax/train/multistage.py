@@ -141,11 +141,27 @@ def results_table(results: dict[str, dict[str, Any]], configs: dict[str, ml_coll
     return "\n".join(lines)
 
 
+def share_compilations(workdir: str) -> str | None:
+    """Points JAX's persistent compilation cache at `<workdir>/xla_cache` unless the user chose one
+    (`JAX_COMPILATION_CACHE_DIR`) or several processes run; returns the cache directory in use.
+
+    The scratch baselines and the extra seeds compile exactly the steps their pre-trained twin compiled, and a
+    rerun of the pipeline compiles everything again; on 2 cores a demo fine-tuning spends about 24 s in XLA
+    compilation out of 2 minutes (profiled), which the cache turns into a file read."""
+    current = jax.config.jax_compilation_cache_dir
+    if current or jax.process_count() > 1:
+        return current or None
+    cache = os.path.join(workdir, "xla_cache")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    return cache
+
+
 def run_pipeline(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Runs `config.order` in sequence; with `config.scratch_baselines` each fine-tuning that starts from the
     pre-trained backbone runs again from random initialisation (`<name>_scratch`, same budget and seeds);
     `config.seeds` (e.g. "0,1,2") runs every fine-tuning once per seed and reports mean ± std."""
     workdir = os.path.abspath(os.path.expanduser(workdir))
+    share_compilations(workdir)
     if config.get("build_demo_data", False) and jax.process_index() == 0:
         ensure_demo_data(config.data_dir)
     done: dict[str, str] = {}

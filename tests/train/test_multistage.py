@@ -4,6 +4,9 @@ random initialisation on the same budget and seeds."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import ml_collections
 import pytest
@@ -68,3 +71,28 @@ def test_results_table_shows_mean_and_std_over_seeds():
     )
     assert "| ft: pre-trained minus random init | d:test | balanced_accuracy +0.100, roc_auc +0.050 |" in table
     assert multistage.pretraining_gain(results, configs)["ft"]["d:test"]["balanced_accuracy"] == pytest.approx(0.1)
+
+
+_CACHE_PROBE = """
+import os, sys
+import jax, jax.numpy as jnp
+from labram_jax.train import multistage
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+print("cache", multistage.share_compilations(sys.argv[1]))
+jax.jit(lambda x: jnp.tanh(x @ x.T).sum())(jnp.ones((64, 64))).block_until_ready()
+"""
+
+
+@pytest.mark.parametrize("user_cache", [False, True])
+def test_pipeline_shares_compilations_through_a_cache_in_its_workdir(user_cache, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    if user_cache:
+        env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "mine")
+    out = subprocess.run(
+        [sys.executable, "-c", _CACHE_PROBE, str(tmp_path / "run")], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    chosen = tmp_path / ("mine" if user_cache else "run/xla_cache")
+    assert f"cache {chosen}" in out.stdout
+    assert any(name.startswith("jit_") for name in os.listdir(chosen)), "nothing was written to the cache"
+    assert user_cache != (tmp_path / "run" / "xla_cache").exists()
