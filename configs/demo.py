@@ -1,7 +1,7 @@
 """The demo main job: builds the synthetic demo datasets (two small labelled sets and an unlabelled corpus),
 trains the tokenizer, pre-trains, fine-tunes each task from the pre-trained backbone and from random
-initialisation, and prints one table of every stage (about 13 minutes on 2 CPU cores from an empty
-data directory, depending on the machine: docs/getting-started.md).
+initialisation, and prints one table of every stage (under 15 minutes on 2 CPU cores from an empty
+data directory: 14 min 26 s in the slowest hour measured, docs/getting-started.md).
 
     python -m labram_jax.main --config=configs/demo.py --workdir=/tmp/labram-demo
     python -m labram_jax.main --config=configs/demo.py --workdir=/tmp/labram-demo --config.seeds=0,1,2

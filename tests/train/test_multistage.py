@@ -74,7 +74,7 @@ def test_results_table_shows_mean_and_std_over_seeds():
 
 
 _CACHE_PROBE = """
-import os, sys
+import sys
 import jax, jax.numpy as jnp
 from labram_jax.train import multistage
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -88,9 +88,8 @@ def test_pipeline_shares_compilations_through_a_cache_in_its_workdir(user_cache,
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     if user_cache:
         env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path / "mine")
-    out = subprocess.run(
-        [sys.executable, "-c", _CACHE_PROBE, str(tmp_path / "run")], env=env, capture_output=True, text=True
-    )
+    command = [sys.executable, "-c", _CACHE_PROBE, str(tmp_path / "run")]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     chosen = tmp_path / ("mine" if user_cache else "run/xla_cache")
     assert f"cache {chosen}" in out.stdout
