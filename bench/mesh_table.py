@@ -2,11 +2,14 @@
 TPU slice, at the reference's global batch sizes, with parameters and optimiser state sharded over every
 device, bf16 and remat (the settings of `configs/giant.py`).
 
-    python -m bench.mesh_table [--only=huge-finetune-v5e-16,...] [--whole] [--out=/tmp/mesh_table] [--markdown]
+    python -m bench.mesh_table [--only=huge-finetune-v5e-16,...] [--whole] [--search=N] [--out=/tmp/mesh_table]
+        [--markdown]
 
 Each entry is a fresh `python -m labram_jax.plan ... --json --noeval --nosearch --depth_probes=2,4` process
 (`--whole`: the whole model compiled, which takes Huge and Giant many minutes each on 2 CPU cores); its
 JSON goes to `<out>/<entry>.json` (`<entry>.whole.json`), and an entry already there is not planned again.
+`--search=N`: an entry that does not fit is planned with `--max_compiles=N` instead of `--nosearch`, so that
+the table names the smallest change that fits.
 `--markdown` prints the table from what is in `<out>`, and the probes-vs-whole comparison of the entries
 planned both ways.
 """
@@ -50,7 +53,7 @@ def entries() -> list[tuple[str, str, str, str]]:
 PROBES = "--depth_probes=2,4"
 
 
-def plan_one(size: str, stage: str, slice_name: str, whole: bool = False) -> dict:
+def plan_one(size: str, stage: str, slice_name: str, whole: bool = False, search: int = 0) -> dict:
     args = [
         sys.executable,
         "-m",
@@ -59,7 +62,7 @@ def plan_one(size: str, stage: str, slice_name: str, whole: bool = False) -> dic
         f"--topology={slice_name}",
         *SETTINGS,
         "--noeval",
-        "--nosearch",
+        *([f"--max_compiles={search}"] if search else ["--nosearch"]),
         "--json",
         *([] if whole else [PROBES]),
     ]
@@ -103,6 +106,21 @@ def comparison(out: str) -> str:
     return "\n".join(rows)
 
 
+def _verdict(r: dict) -> str:
+    if r["fits"]:
+        return "yes"
+    verdict = "NO (the compiler refuses it)" if r.get("refused_by_compiler") else "NO"
+    suggestion = r.get("suggestion")
+    if suggestion:
+        verdict += f"; fits with `{suggestion['flags']}` ({suggestion['total_bytes'] / 2**30:.2f} GiB)"
+    return verdict
+
+
+def _roofline(r: dict) -> str:
+    seconds = r["roofline_step_seconds"]
+    return "-" if seconds is None else f"{seconds * 1e3:,.0f} ms"
+
+
 def markdown(out: str) -> str:
     gib = 2**30
     rows = [
@@ -124,7 +142,7 @@ def markdown(out: str) -> str:
             f"| {size} ({r['param_count'] / 1e6:,.0f}M) | {stage} | {slice_name} | {r['mesh']['data']} x "
             f"{r['mesh']['fsdp']} | {r['global_batch']} | {(b['params'] + b['optimizer']) / gib:.2f} GiB | "
             f"{b['temporaries'] / gib:.2f} GiB | {b['total'] / gib:.2f} / {r['capacity_bytes'] / gib:.0f} GiB | "
-            f"{'yes' if r['fits'] else 'NO'} | {r['roofline_step_seconds'] * 1e3:,.0f} ms | {planned} | "
+            f"{_verdict(r)} | {_roofline(r)} | {planned} | "
             f"{r['compile_seconds']['train']:,.0f} s |"
         )
     return "\n".join(rows)
@@ -136,6 +154,9 @@ def main() -> int:
     parser.add_argument("--out", default="/tmp/mesh_table")
     parser.add_argument("--whole", action="store_true", help="compile the whole model (no depth probes)")
     parser.add_argument("--markdown", action="store_true", help="print the table of what --out holds")
+    parser.add_argument(
+        "--search", type=int, default=0, help="where an entry does not fit, compile up to this many candidate changes"
+    )
     args = parser.parse_args()
     if args.markdown:
         print(markdown(args.out))
@@ -154,7 +175,7 @@ def main() -> int:
         if os.path.exists(path):
             continue
         print(f"planning {name} ...", flush=True)
-        result = plan_one(size, stage, slice_name, args.whole)
+        result = plan_one(size, stage, slice_name, args.whole, args.search)
         with open(path, "w") as f:
             json.dump(result, f, indent=2)
         print(f"  {name}: fits={result.get('fits')} total={result.get('per_device_bytes', {}).get('total')} "

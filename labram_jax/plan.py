@@ -7,9 +7,10 @@ slice by name (`v5e-16`, `v5p-8`, `v4-32`, ...; compiled with libtpu, no TPU nee
 `cpu:N` (N fake CPU devices: exact parameter and optimiser sizes of an N-device mesh, XLA:CPU estimates of the
 rest; `--memory_gib` sets the device memory, e.g. a GPU's) or `local` (this process's devices).
 
-Exit status: 0 when the plan fits, 3 when it does not (the levers are named and, unless --nosearch, the
-smallest change that fits is searched for and printed), 4 when it cannot say (device memory unknown, or depth
-probes whose memory does not grow with depth), 1 for a config error, 2 for a usage error.
+Exit status: 0 when the plan fits, 3 when it does not, a step the TPU compiler refuses for memory included
+(the levers are named and, unless --nosearch, the smallest change that fits is searched for and printed), 4
+when it cannot say (device memory unknown, or depth probes whose memory does not grow with depth), 1 for a
+config error, 2 for a usage error.
 """
 
 from __future__ import annotations

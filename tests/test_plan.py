@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from labram_jax.config_errors import ConfigError
-from labram_jax.planning import collectives, levers, targets
+from labram_jax.planning import collectives, levers, program, targets
 from labram_jax.planning.report import NOT_FITTING_EXIT_STATUS, plan
 from labram_jax.train import sharding as shd
 from tests.train.tiny_configs import tiny_config
@@ -79,18 +79,34 @@ def test_too_small_a_device_does_not_fit_and_the_search_finds_a_change(local_pla
     assert all("model.remat" not in row["overrides"] for row in result["search"])
 
 
-def test_cli_exit_status_and_json_on_fake_devices(tmp_path):
-    """cpu:2 from the command line (the plan sets XLA_FLAGS itself), fsdp over both devices, a device too
-    small for the batch: exit 3 and a JSON report."""
+def _cli(*flags: str, timeout: int = 300) -> tuple[int, dict | None, str]:
+    """`python -m labram_jax.plan` on a small model of the demo fine-tuning config; strict JSON (no NaN)."""
     args = [
         sys.executable,
         "-m",
         "labram_jax.plan",
         "--config=configs/demo_finetune_tuab.py",
-        "--topology=cpu:2",
         "--config.model.depth=1",
         "--config.model.width=100",
         "--config.model.num_heads=4",
+        *flags,
+        "--json",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=timeout)
+
+    def no_nan(name: str):
+        raise ValueError(f"{name} in the JSON")
+
+    result = json.loads(proc.stdout, parse_constant=no_nan) if proc.stdout.strip() else None
+    return proc.returncode, result, proc.stderr
+
+
+def test_cli_exit_status_and_json_on_fake_devices(tmp_path):
+    """cpu:2 from the command line (the plan sets XLA_FLAGS itself), fsdp over both devices, a device too
+    small for the batch: exit 3 and a JSON report."""
+    status, result, stderr = _cli(
+        "--topology=cpu:2",
         "--config.mesh.data=1",
         "--config.mesh.fsdp=2",
         "--config.optim.batch_size=64",
@@ -98,12 +114,8 @@ def test_cli_exit_status_and_json_on_fake_devices(tmp_path):
         "--memory_gib=0.01",
         "--nosearch",
         "--noeval",
-        "--json",
-    ]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == NOT_FITTING_EXIT_STATUS, proc.stderr[-2000:]
-    result = json.loads(proc.stdout)
+    )
+    assert status == NOT_FITTING_EXIT_STATUS, stderr[-2000:]
     assert result["fits"] is False and result["devices"] == 2
     assert result["mesh"] == {"data": 1, "fsdp": 2, "tensor": 1}
     assert result["per_device_bytes"]["total"] > result["capacity_bytes"] == int(0.01 * 2**30)
@@ -139,6 +151,71 @@ def test_a_tpu_slice_plans_without_a_tpu():
     # Data parallelism over 8 chips: the gradients are all-reduced.
     assert any(c["kind"] == "all-reduce" and c["bytes"] > 0 for c in result["collectives"])
     assert result["roofline_step_seconds"] > 0 and result["estimate"] is False
+
+
+@pytest.mark.skipif(importlib.util.find_spec("libtpu") is None, reason="the tpu extra (libtpu) is not installed")
+def test_a_step_the_tpu_compiler_refuses_does_not_fit():
+    """libtpu refuses, at compile time, a step whose temporaries exceed a chip's HBM (Giant on v4-32 at batch
+    512 did). That is a plan that does not fit (exit 3, its figures, its levers), not a crash of `plan`."""
+    status, result, stderr = _cli(
+        "--topology=v5e-8",
+        "--config.optim.batch_size=65536",
+        "--config.data.eval_batch_size=8",
+        "--noeval",
+        "--nosearch",
+    )
+    assert status == NOT_FITTING_EXIT_STATUS, stderr[-2000:]
+    assert result["fits"] is False and result["device_kind"] == "TPU v5 lite"
+    refusal = result["refused_by_compiler"]["train"]
+    assert "RESOURCE_EXHAUSTED" in refusal["message"] and refusal["what"] == "HLO temporaries"
+    # libtpu leaves a little under the v5e's 16 GiB to a program; the step asks for more than that.
+    assert 15 * 2**30 < refusal["available_bytes"] < result["capacity_bytes"] < refusal["required_bytes"]
+    b = result["per_device_bytes"]
+    assert b["temporaries"] == refusal["required_bytes"]
+    assert b["total"] >= b["temporaries"] + b["batch"] + b["params"] + b["optimizer"]
+    # Nothing was compiled to analyse: unknown, not zero.
+    assert result["flops_per_step_per_device"] is None and result["roofline_step_seconds"] is None
+    assert "levers" in result
+
+
+def test_compiler_refusals_are_recognised_and_read():
+    tpu = (
+        "RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required for HLO temporaries (30.99G) "
+        "exceeds available HBM (30.75G).\nmore context"
+    )
+    refusal = program.compiler_refusal(tpu)
+    assert refusal.what == "HLO temporaries" and refusal.message.endswith("(30.75G).")
+    assert refusal.required_bytes == round(30.99 * 2**30) and refusal.available_bytes == round(30.75 * 2**30)
+    other = program.compiler_refusal(
+        "XLA:TPU compile permanent error. Ran out of memory in memory space hbm. Used 31.50G of 15.48G hbm. "
+        "Exceeded hbm capacity by 16.02G."
+    )
+    assert other.what == "total" and other.required_bytes == round(31.5 * 2**30)
+    assert other.available_bytes == round(15.48 * 2**30)
+    unread = program.compiler_refusal("RESOURCE_EXHAUSTED: out of memory while trying to allocate 12 bytes")
+    assert unread.required_bytes is None and unread.message.startswith("RESOURCE_EXHAUSTED")
+    assert program.compiler_refusal("INVALID_ARGUMENT: shapes do not match") is None
+
+    # Memory grows with depth: a refused probe means the deeper model is refused too.
+    fine = program.CompiledStep(1.0, 10, 1, 0, 100, 5, 1e9, 1e8, [])
+    refused = program._refused(refusal, arguments=50, seconds=2.0)
+    assert refused.temporaries == refusal.required_bytes and refused.total == 50 + refusal.required_bytes
+    deep = program._extrapolate_step(fine, refused, 2, 4, 12)
+    assert deep.refused == refusal and deep.compile_seconds == 3.0 and math.isnan(deep.flops)
+
+
+def test_the_search_passes_over_a_candidate_the_compiler_refused():
+    """A refused candidate does not fit whatever its bytes say: its figures are a lower bound."""
+    config = _config()
+
+    def compile_total(changed):
+        if changed.optim.grad_accum_steps == 2:
+            return 100, "RESOURCE_EXHAUSTED: Ran out of memory on HBM"
+        return 200, None
+
+    found = levers.search(config, 1, 1000, lambda c: 10, compile_total, max_compiles=3, remat_helps=False)
+    assert found.overrides == {"optim.grad_accum_steps": 4} and found.total_bytes == 200
+    assert found.tried[0]["refused"].startswith("RESOURCE_EXHAUSTED") and found.tried[0]["total"] == 100
 
 
 def test_collectives_of_hand_written_hlo():

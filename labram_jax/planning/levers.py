@@ -84,12 +84,13 @@ def search(
     num_devices: int,
     capacity: int,
     size: Callable[[ml_collections.ConfigDict], int],
-    compile_total: Callable[[ml_collections.ConfigDict], int],
+    compile_total: Callable[[ml_collections.ConfigDict], tuple[int, str | None]],
     max_compiles: int = 3,
     remat_helps: bool = True,
 ) -> Suggestion:
     """The first candidate whose compiled train step fits `capacity`. `size(config)` gives the lower bound
-    without compiling; `compile_total(config)` the compiled step's bytes per device."""
+    without compiling; `compile_total(config)` the compiled step's bytes per device and, when the compiler
+    refused the step for memory, its message (then the candidate does not fit, whatever the bytes say)."""
     tried: list[dict[str, Any]] = []
     compiles = 0
     for overrides in candidates(config, num_devices, remat_helps):
@@ -107,7 +108,10 @@ def search(
             row["skipped"] = f"not compiled (--max_compiles={max_compiles})"
             continue
         compiles += 1
-        row["total"] = total = compile_total(changed)
-        if total <= capacity:
+        total, refused = compile_total(changed)
+        row["total"] = total
+        if refused:
+            row["refused"] = refused
+        elif total <= capacity:
             return Suggestion(overrides, total, tried)
     return Suggestion(None, None, tried)

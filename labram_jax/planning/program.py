@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -40,6 +41,54 @@ PLAN_STEPS_PER_EPOCH = 1000
 """Steps per epoch the lr schedule is built with when planning: only schedule constants depend on it."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """A compiler's refusal to build a step that does not fit its device's memory."""
+
+    message: str
+    """The compiler's message (its first line)."""
+    what: str
+    """What the figures count: "HLO temporaries" (libtpu's compile-time check) or "total"."""
+    required_bytes: int | None
+    available_bytes: int | None
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_SIZE = r"(?P<{0}>[\d.]+)\s*(?P<{0}_unit>[KMGT]?)i?B?"
+_REFUSAL_FIGURES = (
+    # libtpu, before anything runs: "RESOURCE_EXHAUSTED: Ran out of memory on HBM, the total memory required
+    # for HLO temporaries (30.99G) exceeds available HBM (30.75G)."
+    re.compile(
+        r"required for (?P<what>[\w ]+?) \("
+        + _SIZE.format("need")
+        + r"\) exceeds available \w+ \("
+        + _SIZE.format("have")
+        + r"\)"
+    ),
+    # libtpu's other wording: "Ran out of memory in memory space hbm. Used 31.50G of 15.48G hbm."
+    re.compile(r"Used " + _SIZE.format("need") + r" of " + _SIZE.format("have") + r" hbm", re.IGNORECASE),
+)
+_MEMORY_WORDS = ("RESOURCE_EXHAUSTED", "Ran out of memory", "out of memory")
+
+
+def _bytes(match: re.Match, name: str) -> int:
+    return round(float(match.group(name)) * _UNITS[match.group(f"{name}_unit").upper()])
+
+
+def compiler_refusal(message: str) -> Refusal | None:
+    """The refusal in a compiler's error message, or None when the error is not about memory. libtpu's "G"
+    is GiB: a v5e's 16 GiB shows as "available HBM (15.75G)" after the runtime's reserve."""
+    if not any(word.lower() in message.lower() for word in _MEMORY_WORDS):
+        return None
+    first = next((line.strip() for line in message.splitlines() if line.strip()), message)
+    for pattern in _REFUSAL_FIGURES:
+        match = pattern.search(message)
+        if match:
+            what = match.groupdict().get("what") or "total"
+            return Refusal(first, what, _bytes(match, "need"), _bytes(match, "have"))
+    return Refusal(first, "total", None, None)
+
+
 @dataclasses.dataclass
 class CompiledStep:
     """What XLA reports of one compiled step, per device."""
@@ -53,6 +102,9 @@ class CompiledStep:
     flops: float
     bytes_accessed: float
     collectives: list[dict]
+    refused: Refusal | None = None
+    """Set when the compiler refused the step for memory: then the figures are a lower bound (the
+    arguments as sized, the temporaries the compiler asked for) and FLOPs, bytes and collectives unknown."""
 
     @property
     def total(self) -> int:
@@ -146,10 +198,26 @@ def _analyse(compiled: Any, seconds: float) -> CompiledStep:
     )
 
 
+def _refused(refusal: Refusal, arguments: int, seconds: float) -> CompiledStep:
+    need = refusal.required_bytes or 0
+    temporaries = need if "temporaries" in refusal.what.lower() else max(need - arguments, 0)
+    nan = float("nan")
+    return CompiledStep(seconds, arguments, 0, 0, temporaries, 0, nan, nan, [], refused=refusal)
+
+
 def _compile(fn: Any, args: tuple) -> CompiledStep:
+    """The compiled step's figures; a compiler that refuses the step for memory (libtpu checks the HBM a
+    program needs before anything runs) gives a refused step instead of an error: that is a plan that does
+    not fit, with its levers to search, not a failure of `plan`."""
     start = time.perf_counter()
     lowered = fn.lower(*args)
-    compiled = lowered.compile()
+    try:
+        compiled = lowered.compile()
+    except jax.errors.JaxRuntimeError as err:
+        refusal = compiler_refusal(str(err))
+        if refusal is None:
+            raise
+        return _refused(refusal, per_device_bytes(args), time.perf_counter() - start)
     return _analyse(compiled, time.perf_counter() - start)
 
 
@@ -224,6 +292,11 @@ def _line(a: float, b: float, da: int, db: int, depth: int) -> float:
 
 
 def _extrapolate_step(a: CompiledStep, b: CompiledStep, da: int, db: int, depth: int) -> CompiledStep:
+    if a.refused or b.refused:
+        # A deeper model needs more: a probe the compiler refused means the whole model is refused too.
+        refused = a if a.refused else b
+        return dataclasses.replace(refused, compile_seconds=a.compile_seconds + b.compile_seconds)
+
     def at(field: str) -> float:
         return _line(getattr(a, field), getattr(b, field), da, db, depth)
 
@@ -280,7 +353,10 @@ def extrapolate(
         shallow.append(build(changed, devices, evaluate=evaluate))
     a, b = shallow
     full.train = _extrapolate_step(a.train, b.train, da, db, depth)
-    if b.train.temporaries < a.train.temporaries or full.train.total < max(a.train.total, b.train.total):
+    refused = next((p for p, s in zip((da, db), shallow) if s.train.refused), None)
+    if refused is not None:
+        full.notes.append(f"the compiler refused the train step already at depth {refused} of {depth}")
+    elif b.train.temporaries < a.train.temporaries or full.train.total < max(a.train.total, b.train.total):
         full.reliable = False
         full.notes.append(
             f"the temporaries fell from {da} to {db} blocks ({a.train.temporaries:,} -> {b.train.temporaries:,} "

@@ -3,6 +3,8 @@ human-readable report (`report`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 NOT_FITTING_EXIT_STATUS = 3
@@ -19,6 +21,17 @@ def _gib(n: float | None) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n:.0f} B"
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: unknown figures (a step the compiler refused) are null."""
+    return x if math.isfinite(x) else None
+
+
+def _refusal(step: Any) -> dict[str, Any] | None:
+    if step is None or step.refused is None:
+        return None
+    return dataclasses.asdict(step.refused)
 
 
 def _eval_bytes(step: Any) -> dict[str, int]:
@@ -54,8 +67,11 @@ def plan(
     train, ev = built.train, built.eval
     capacity = target.capacity_bytes
     peak = max(train.total, ev.total if ev else 0)
-    fits = None if capacity is None or not built.reliable else peak <= capacity
-    flops = train.flops
+    refused = any(step is not None and step.refused for step in (train, ev))
+    # The compiler's refusal is the verdict: it knows what its runtime reserves, which the table's capacity
+    # does not (a v4 chip has 32 GiB; libtpu made 30.75 GiB available to Giant's step).
+    fits = False if refused else None if capacity is None or not built.reliable else peak <= capacity
+    flops = _finite(train.flops)
     roofline = targets.roofline_seconds(train.flops, train.bytes_accessed, target.kind)
     result: dict[str, Any] = {
         "config": config_name,
@@ -82,9 +98,10 @@ def plan(
         "eval_per_device_bytes": None if ev is None else _eval_bytes(ev),
         "capacity_bytes": capacity,
         "fits": fits,
-        "flops_per_step": flops * len(target.devices),
+        "refused_by_compiler": {"train": _refusal(train), "eval": _refusal(ev)} if refused else None,
+        "flops_per_step": None if flops is None else flops * len(target.devices),
         "flops_per_step_per_device": flops,
-        "bytes_accessed_per_step_per_device": train.bytes_accessed,
+        "bytes_accessed_per_step_per_device": _finite(train.bytes_accessed),
         "roofline_step_seconds": roofline,
         "peak_flops_per_s": target.kind.peak_flops if target.kind else None,
         "hbm_bytes_per_s": target.kind.hbm_bytes_per_s if target.kind else None,
@@ -103,10 +120,12 @@ def plan(
                 sized = program.build(changed, target.devices, train=False, evaluate=False)
                 return sum(sized.per_device.values())
 
-            def compile_total(changed: Any) -> int:
+            def compile_total(changed: Any) -> tuple[int, str | None]:
                 if depth_probes:
-                    return program.extrapolate(changed, target.devices, depth_probes, evaluate=False).train.total
-                return program.build(changed, target.devices, evaluate=False).train.total
+                    step = program.extrapolate(changed, target.devices, depth_probes, evaluate=False).train
+                else:
+                    step = program.build(changed, target.devices, evaluate=False).train
+                return step.total, step.refused.message if step.refused else None
 
             # XLA:CPU saves no memory with remat (docs/scale-out.md): its plans cannot judge that lever.
             remat_helps = target.platform != "cpu"
@@ -164,12 +183,23 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"{'capacity':<34}{_gib(capacity):>14}   -> {verdict} ({100 * peak / capacity:.0f}% used)")
     else:
         lines.append("capacity unknown (give --memory_gib)")
-    lines += [
-        "",
-        f"compute: {result['flops_per_step_per_device']:.3g} FLOPs and "
-        f"{result['bytes_accessed_per_step_per_device']:.3g} bytes accessed per device per step "
-        f"({result['flops_per_step']:.3g} FLOPs per step on all devices)",
-    ]
+    for step, refusal in (result.get("refused_by_compiler") or {}).items():
+        if refusal:
+            need, have = refusal["required_bytes"], refusal["available_bytes"]
+            figures = f" ({refusal['what']} {_gib(need)} > {_gib(have)} available)" if need and have else ""
+            lines.append(
+                f"the compiler refused the {step} step{figures}: {refusal['message']}; the {step} step's "
+                "figures above are a lower bound"
+            )
+    lines.append("")
+    if result["flops_per_step_per_device"] is None:
+        lines.append("compute: unknown (no compiled train step to analyse)")
+    else:
+        lines.append(
+            f"compute: {result['flops_per_step_per_device']:.3g} FLOPs and "
+            f"{result['bytes_accessed_per_step_per_device']:.3g} bytes accessed per device per step "
+            f"({result['flops_per_step']:.3g} FLOPs per step on all devices)"
+        )
     if result["roofline_step_seconds"] is not None:
         lines.append(
             f"roofline: >= {result['roofline_step_seconds'] * 1e3:.1f} ms per step at "
