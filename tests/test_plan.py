@@ -16,7 +16,7 @@ import pytest
 
 from labram_jax.config_errors import ConfigError
 from labram_jax.planning import collectives, levers, program, targets
-from labram_jax.planning.report import NOT_FITTING_EXIT_STATUS, plan
+from labram_jax.planning.report import NOT_FITTING_EXIT_STATUS, plan, report
 from labram_jax.train import sharding as shd
 from tests.train.tiny_configs import tiny_config
 
@@ -176,6 +176,9 @@ def test_a_step_the_tpu_compiler_refuses_does_not_fit():
     # Nothing was compiled to analyse: unknown, not zero.
     assert result["flops_per_step_per_device"] is None and result["roofline_step_seconds"] is None
     assert "levers" in result
+    text = report(result)
+    assert "DOES NOT FIT (at least" in text and "the compiler refused the train step (HLO temporaries" in text
+    assert "compute: unknown" in text
 
 
 def test_compiler_refusals_are_recognised_and_read():

@@ -180,7 +180,12 @@ def report(result: dict[str, Any]) -> str:
     if capacity:
         peak = max(b["total"], ev.get("total", 0))
         verdict = {True: "fits", False: "DOES NOT FIT", None: "no verdict (see the notes)"}[result["fits"]]
-        lines.append(f"{'capacity':<34}{_gib(capacity):>14}   -> {verdict} ({100 * peak / capacity:.0f}% used)")
+        used = (
+            f"at least {100 * peak / capacity:.0f}%"
+            if result.get("refused_by_compiler")
+            else f"{100 * peak / capacity:.0f}%"
+        )
+        lines.append(f"{'capacity':<34}{_gib(capacity):>14}   -> {verdict} ({used} used)")
     else:
         lines.append("capacity unknown (give --memory_gib)")
     for step, refusal in (result.get("refused_by_compiler") or {}).items():
@@ -192,7 +197,7 @@ def report(result: dict[str, Any]) -> str:
                 "figures above are a lower bound"
             )
     lines.append("")
-    if result["flops_per_step_per_device"] is None:
+    if result["flops_per_step_per_device"] is None or result["bytes_accessed_per_step_per_device"] is None:
         lines.append("compute: unknown (no compiled train step to analyse)")
     else:
         lines.append(
