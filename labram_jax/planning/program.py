@@ -68,7 +68,7 @@ _REFUSAL_FIGURES = (
     # libtpu's other wording: "Ran out of memory in memory space hbm. Used 31.50G of 15.48G hbm."
     re.compile(r"Used " + _SIZE.format("need") + r" of " + _SIZE.format("have") + r" hbm", re.IGNORECASE),
 )
-_MEMORY_WORDS = ("RESOURCE_EXHAUSTED", "Ran out of memory", "out of memory")
+_MEMORY_WORDS = ("RESOURCE_EXHAUSTED", "out of memory")
 
 
 def _bytes(match: re.Match, name: str) -> int:
