@@ -67,7 +67,8 @@ def plan(
     train, ev = built.train, built.eval
     capacity = target.capacity_bytes
     peak = max(train.total, ev.total if ev else 0)
-    refused = any(step is not None and step.refused for step in (train, ev))
+    refusals = {"train": _refusal(train), "eval": _refusal(ev)}
+    refused = any(refusals.values())
     # The compiler's refusal is the verdict: it knows what its runtime reserves, which the table's capacity
     # does not (a v4 chip has 32 GiB; libtpu made 30.75 GiB available to Giant's step).
     fits = False if refused else None if capacity is None or not built.reliable else peak <= capacity
@@ -98,7 +99,7 @@ def plan(
         "eval_per_device_bytes": None if ev is None else _eval_bytes(ev),
         "capacity_bytes": capacity,
         "fits": fits,
-        "refused_by_compiler": {"train": _refusal(train), "eval": _refusal(ev)} if refused else None,
+        "refused_by_compiler": refusals if refused else None,
         "flops_per_step": None if flops is None else flops * len(target.devices),
         "flops_per_step_per_device": flops,
         "bytes_accessed_per_step_per_device": _finite(train.bytes_accessed),
@@ -180,12 +181,10 @@ def report(result: dict[str, Any]) -> str:
     if capacity:
         peak = max(b["total"], ev.get("total", 0))
         verdict = {True: "fits", False: "DOES NOT FIT", None: "no verdict (see the notes)"}[result["fits"]]
-        used = (
-            f"at least {100 * peak / capacity:.0f}%"
-            if result.get("refused_by_compiler")
-            else f"{100 * peak / capacity:.0f}%"
-        )
-        lines.append(f"{'capacity':<34}{_gib(capacity):>14}   -> {verdict} ({used} used)")
+        used = f"{100 * peak / capacity:.0f}% used"
+        if result.get("refused_by_compiler"):  # its figures are a lower bound
+            used = f"at least {used}"
+        lines.append(f"{'capacity':<34}{_gib(capacity):>14}   -> {verdict} ({used})")
     else:
         lines.append("capacity unknown (give --memory_gib)")
     for step, refusal in (result.get("refused_by_compiler") or {}).items():
